@@ -1,0 +1,545 @@
+//! Line → event: decides whether a log line records a socket error, and if so
+//! which operation failed, with which errno, in which numbering.
+//!
+//! This module owns the built-in profiles (one file each under `profiles/`),
+//! user rules compiled from the config, and the buffer scanner. It must not
+//! know where lines come from (that is `source`) or what is done with events
+//! (that is `metrics` and the commands): it returns a [`Verdict`] per line.
+//!
+//! Every rule is gated by anchors: literals one of which must occur in a line
+//! for the rule to run. The union of all anchors is one multi-literal
+//! searcher, run over whole buffers ([`Classifier::scan_block`]); only lines
+//! holding a hit are classified. Because gating is part of
+//! [`Classifier::classify`] itself, scanning a buffer and classifying its
+//! lines one by one give the same verdicts by construction (and a property
+//! test checks it).
+//!
+//! ```
+//! use gateway_exporter::classify::{Classifier, Verdict};
+//! let c = Classifier::builder().build().unwrap();
+//! match c.classify(b"ERROR write: (57) Socket is not connected") {
+//!     Verdict::Event(e) => {
+//!         assert_eq!((e.op.as_str(), e.errno.as_deref(), e.errname.as_str(), e.dialect.as_str()),
+//!                    ("write", Some("57"), "ENOTCONN", "bsd"));
+//!         assert_eq!(e.rule, "msmail");
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
+
+pub mod op;
+pub mod profiles;
+pub mod rule;
+pub mod text;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::{memchr, memrchr};
+
+pub use op::Op;
+pub use profiles::Profile;
+pub use rule::{Action, Gate, Rule, RuleSpec};
+use text::{TEXT_ANCHORS, TextTable, case_forms};
+
+use crate::errno::{Dialect, Errname};
+
+/// Words that make a line look like an error report. A line that carries one
+/// but matches no rule is [`Verdict::Unrecognized`]: the early warning that a
+/// gateway changed its log format.
+pub const ERROR_WORDS: &[&str] = &["error", "fail"];
+
+/// The default cap on a line's length; longer lines are counted and skipped.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A socket error found in a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<'c> {
+    pub op: Op,
+    /// The number exactly as logged, if one was.
+    pub errno: Option<String>,
+    pub errname: Errname,
+    pub dialect: Dialect,
+    /// The name of the rule that matched.
+    pub rule: &'c str,
+}
+
+/// What a line is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'c> {
+    /// A new socket error: count it.
+    Event(Event<'c>),
+    /// A known repeat of an earlier failure (or a cached state): not counted.
+    Repeat { rule: &'c str },
+    /// Looks like an error report but no rule matched.
+    Unrecognized,
+    /// Not a socket error.
+    NoMatch,
+}
+
+/// Errors building a classifier.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("rule {rule:?}: invalid regex: {source}")]
+    Regex {
+        rule: String,
+        #[source]
+        source: regex::Error,
+    },
+    #[error("rule {rule:?}: {problem}")]
+    Rule { rule: String, problem: String },
+    #[error("too many anchors ({0}); at most {MAX_ANCHORS} are supported")]
+    TooManyAnchors(usize),
+    #[error("building the anchor searcher: {0}")]
+    Anchors(#[from] aho_corasick::BuildError),
+}
+
+const MAX_ANCHORS: usize = 512;
+
+/// A user rule, as read from the config file.
+#[derive(Debug, Clone)]
+pub struct UserRule {
+    pub name: String,
+    pub regex: String,
+    pub dialect: Option<Dialect>,
+    pub op: Option<Op>,
+    /// Literals one of which every matching line contains. When empty, they
+    /// are derived from the regex when it has required prefixes; otherwise the
+    /// rule runs on every line (correct, but it turns off buffer scanning).
+    pub anchors: Vec<String>,
+}
+
+/// Builds a [`Classifier`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    profile: Profile,
+    dialect: Option<Dialect>,
+    user_rules: Vec<UserRule>,
+    max_line_bytes: usize,
+}
+
+impl Builder {
+    /// Which built-in profile(s) to use; default [`Profile::Auto`].
+    pub fn profile(mut self, p: Profile) -> Self {
+        self.profile = p;
+        self
+    }
+
+    /// The numbering for numbers logged without a text; default: each
+    /// profile's own.
+    pub fn dialect(mut self, d: Option<Dialect>) -> Self {
+        self.dialect = d;
+        self
+    }
+
+    /// Rules tried before the built-in profiles.
+    pub fn user_rules(mut self, rules: Vec<UserRule>) -> Self {
+        self.user_rules = rules;
+        self
+    }
+
+    pub fn max_line_bytes(mut self, n: usize) -> Self {
+        self.max_line_bytes = n.max(1);
+        self
+    }
+
+    pub fn build(self) -> Result<Classifier, BuildError> {
+        let mut anchors = AnchorSet::default();
+        let mut rules = Vec::new();
+        for u in &self.user_rules {
+            let regex = compile(&u.name, &u.regex)?;
+            for group in regex.capture_names().flatten() {
+                if !["op", "errno", "text", "stage", "wsa"].contains(&group) {
+                    return Err(BuildError::Rule {
+                        rule: u.name.clone(),
+                        problem: format!(
+                            "unknown named group {group:?} (expected op, errno, text, stage or wsa)"
+                        ),
+                    });
+                }
+            }
+            let literals = if u.anchors.is_empty() {
+                required_prefixes(&u.regex).unwrap_or_default()
+            } else {
+                u.anchors.clone()
+            };
+            let anchor_ids = literals.iter().map(|l| anchors.add(l)).collect();
+            rules.push(Rule {
+                name: u.name.clone(),
+                action: Action::Event,
+                regex,
+                op: u.op,
+                strict: false,
+                vendor_texts: Vec::new(),
+                dialect: u.dialect.or(self.dialect).unwrap_or(Dialect::Linux),
+                anchor_ids,
+            });
+        }
+        let text_ids: Vec<usize> = TEXT_ANCHORS
+            .iter()
+            .flat_map(|w| case_forms(w))
+            .map(|f| anchors.add(&f))
+            .collect();
+        for profile in self.profile.members() {
+            for spec in profile.rules() {
+                let anchor_ids = match spec.gate {
+                    Gate::Texts => text_ids.clone(),
+                    Gate::Literals(lits) => lits.iter().map(|l| anchors.add(l)).collect(),
+                };
+                rules.push(Rule {
+                    name: spec.name.to_string(),
+                    action: spec.action,
+                    regex: compile(spec.name, spec.pattern)?,
+                    op: spec.op,
+                    strict: spec.strict,
+                    vendor_texts: spec.vendor_texts.iter().map(|s| s.to_string()).collect(),
+                    dialect: self.dialect.unwrap_or(profile.default_dialect()),
+                    anchor_ids,
+                });
+            }
+        }
+        let error_word_ids: Vec<usize> = ERROR_WORDS
+            .iter()
+            .flat_map(|w| case_forms(w))
+            .map(|f| anchors.add(&f))
+            .collect();
+        if anchors.literals.len() > MAX_ANCHORS {
+            return Err(BuildError::TooManyAnchors(anchors.literals.len()));
+        }
+        let every_line = rules.iter().any(|r| r.anchor_ids.is_empty());
+        // Leftmost-first lets the searcher use its SIMD (Teddy) prefilter;
+        // the overlapping line-level search needs the standard semantics.
+        let buffer_search = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&anchors.literals)?;
+        let line_search = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&anchors.literals)?;
+        Ok(Classifier {
+            rules,
+            buffer_search,
+            line_search,
+            anchor_count: anchors.literals.len(),
+            error_word_ids,
+            every_line,
+            texts: TextTable::new(),
+            max_line_bytes: self.max_line_bytes,
+        })
+    }
+}
+
+fn compile(name: &str, pattern: &str) -> Result<regex::bytes::Regex, BuildError> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .size_limit(1 << 22)
+        .build()
+        .map_err(|source| BuildError::Regex {
+            rule: name.to_string(),
+            source,
+        })
+}
+
+/// The literals every match of `pattern` starts with, if there is a small
+/// set of them of useful length.
+fn required_prefixes(pattern: &str) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.len() > 64 || lits.iter().any(|l| l.as_bytes().len() < 3) {
+        return None;
+    }
+    lits.iter()
+        .map(|l| String::from_utf8(l.as_bytes().to_vec()).ok())
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct AnchorSet {
+    literals: Vec<String>,
+}
+
+impl AnchorSet {
+    fn add(&mut self, lit: &str) -> usize {
+        if let Some(i) = self.literals.iter().position(|l| l == lit) {
+            return i;
+        }
+        self.literals.push(lit.to_string());
+        self.literals.len() - 1
+    }
+}
+
+/// Which anchors a line holds.
+#[derive(Clone, Copy, Default)]
+struct AnchorBits([u64; MAX_ANCHORS / 64]);
+
+impl AnchorBits {
+    fn set(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+    fn has(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+}
+
+/// Counts of what [`Classifier::scan_block`] saw besides events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub lines: u64,
+    pub oversize: u64,
+}
+
+/// The compiled classifier. Cheap to share by reference across threads.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Vec<Rule>,
+    buffer_search: AhoCorasick,
+    line_search: AhoCorasick,
+    anchor_count: usize,
+    error_word_ids: Vec<usize>,
+    every_line: bool,
+    texts: TextTable,
+    max_line_bytes: usize,
+}
+
+impl Classifier {
+    pub fn builder() -> Builder {
+        Builder {
+            profile: Profile::Auto,
+            dialect: None,
+            user_rules: Vec::new(),
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+        }
+    }
+
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// How many distinct anchor literals the buffer searcher holds.
+    pub fn anchor_count(&self) -> usize {
+        self.anchor_count
+    }
+
+    /// False when a user rule has no anchors, so every line must be
+    /// classified (buffer scanning is then line by line).
+    pub fn uses_prefilter(&self) -> bool {
+        !self.every_line
+    }
+
+    /// Classifies one line (without its line terminator; a trailing `\r` is
+    /// ignored). Lines longer than the cap must be filtered by the caller.
+    pub fn classify(&self, line: &[u8]) -> Verdict<'_> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut present = AnchorBits::default();
+        for m in self.line_search.find_overlapping_iter(line) {
+            present.set(m.pattern().as_usize());
+        }
+        if present.is_empty() && !self.every_line {
+            return Verdict::NoMatch;
+        }
+        for rule in &self.rules {
+            let gated_in =
+                rule.anchor_ids.is_empty() || rule.anchor_ids.iter().any(|i| present.has(*i));
+            if !gated_in {
+                continue;
+            }
+            match rule.apply(line, &self.texts) {
+                None => continue,
+                Some(Err(())) => return Verdict::Repeat { rule: &rule.name },
+                Some(Ok(found)) => {
+                    return Verdict::Event(Event {
+                        op: found.op,
+                        errno: found.errno,
+                        errname: found.errname,
+                        dialect: found.dialect,
+                        rule: &rule.name,
+                    });
+                }
+            }
+        }
+        if self.error_word_ids.iter().any(|i| present.has(*i)) {
+            Verdict::Unrecognized
+        } else {
+            Verdict::NoMatch
+        }
+    }
+
+    /// Classifies every line of `block` that could match, calling `on_line`
+    /// with each verdict other than [`Verdict::NoMatch`] and the line.
+    ///
+    /// `block` holds whole lines; its last line need not end in `\n`. Lines
+    /// are found from anchor hits in the whole buffer (not line by line), so
+    /// the cost is that of one SIMD literal search plus the rare candidate
+    /// lines. Lines over the length cap are counted as oversize and skipped.
+    pub fn scan_block(
+        &self,
+        block: &[u8],
+        mut on_line: impl FnMut(Verdict<'_>, &[u8]),
+    ) -> BlockStats {
+        let mut stats = BlockStats {
+            lines: count_lines(block),
+            oversize: count_oversize(block, self.max_line_bytes),
+        };
+        if self.every_line {
+            for line in block.split(|b| *b == b'\n') {
+                if line.len() > self.max_line_bytes {
+                    continue;
+                }
+                match self.classify(line) {
+                    Verdict::NoMatch => {}
+                    v => on_line(v, line),
+                }
+            }
+            return stats;
+        }
+        let mut pos = 0;
+        while pos < block.len() {
+            let Some(m) = self.buffer_search.find(&block[pos..]) else {
+                break;
+            };
+            let hit = pos + m.start();
+            let start = memrchr(b'\n', &block[..hit]).map_or(0, |i| i + 1);
+            let end = memchr(b'\n', &block[hit..]).map_or(block.len(), |i| hit + i);
+            let line = &block[start..end];
+            if line.len() <= self.max_line_bytes {
+                match self.classify(line) {
+                    Verdict::NoMatch => {}
+                    v => on_line(v, line),
+                }
+            }
+            pos = end + 1;
+        }
+        // A block that is only a final partial line still counts as a line.
+        if block.is_empty() {
+            stats.lines = 0;
+        }
+        stats
+    }
+}
+
+/// Lines in a block: its newlines, plus one for a last line without one.
+fn count_lines(block: &[u8]) -> u64 {
+    // A plain byte count vectorises well; memchr's iterator pays per hit.
+    let newlines = block.iter().filter(|b| **b == b'\n').count() as u64;
+    newlines + u64::from(!block.is_empty() && !block.ends_with(b"\n"))
+}
+
+/// Lines longer than `cap`: found by jumping `cap + 1` bytes at a time and
+/// looking back for a newline, so normal lines cost nothing per line.
+fn count_oversize(block: &[u8], cap: usize) -> u64 {
+    let mut n = 0;
+    let mut start = 0;
+    while block.len() - start > cap {
+        let window = &block[start..start + cap + 1];
+        match memrchr(b'\n', window) {
+            Some(i) => start += i + 1,
+            None => {
+                n += 1;
+                match memchr(b'\n', &block[start + cap..]) {
+                    Some(i) => start += cap + i + 1,
+                    None => return n,
+                }
+            }
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c() -> Classifier {
+        Classifier::builder().build().unwrap()
+    }
+
+    #[test]
+    fn oversize_lines_are_found_without_per_line_work() {
+        let cap = 10;
+        assert_eq!(count_oversize(b"short\nshort\n", cap), 0);
+        assert_eq!(count_oversize(b"0123456789\n", cap), 0);
+        assert_eq!(count_oversize(b"0123456789a\n", cap), 1);
+        assert_eq!(count_oversize(b"0123456789a", cap), 1);
+        assert_eq!(count_oversize(b"x\n0123456789abcdef\nok\n0123456789abc\n", cap), 2);
+    }
+
+    #[test]
+    fn line_counts() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a\n"), 1);
+        assert_eq!(count_lines(b"a\nb"), 2);
+    }
+
+    #[test]
+    fn scan_block_equals_line_by_line() {
+        let c = c();
+        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
+        let mut scanned = Vec::new();
+        let stats = c.scan_block(text, |v, line| scanned.push((format!("{v:?}"), line.to_vec())));
+        let by_line: Vec<_> = text
+            .split(|b| *b == b'\n')
+            .filter_map(|l| match c.classify(l) {
+                Verdict::NoMatch => None,
+                v => Some((format!("{v:?}"), l.to_vec())),
+            })
+            .collect();
+        assert_eq!(scanned, by_line);
+        assert_eq!(stats.lines, 5);
+        assert_eq!(scanned.len(), 3);
+    }
+
+    #[test]
+    fn user_rule_anchors_are_derived_from_the_regex() {
+        let rule = UserRule {
+            name: "mine".into(),
+            regex: r"sockerr (?P<errno>\d+) in (?P<op>\w+)".into(),
+            dialect: Some(Dialect::Linux),
+            op: None,
+            anchors: vec![],
+        };
+        let c = Classifier::builder().user_rules(vec![rule]).build().unwrap();
+        assert!(c.uses_prefilter());
+        match c.classify(b"x sockerr 104 in recv") {
+            Verdict::Event(e) => {
+                assert_eq!(e.errname.as_str(), "ECONNRESET");
+                assert_eq!(e.op, Op::Read);
+                assert_eq!(e.rule, "mine");
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn user_rule_without_literals_disables_the_prefilter_but_still_matches() {
+        let rule = UserRule {
+            name: "loose".into(),
+            regex: r"(?i)[a-z]+ err (?P<errno>\d+)".into(),
+            dialect: Some(Dialect::Bsd),
+            op: Some(Op::Write),
+            anchors: vec![],
+        };
+        let c = Classifier::builder().user_rules(vec![rule]).build().unwrap();
+        assert!(!c.uses_prefilter());
+        let mut n = 0;
+        c.scan_block(b"abc err 57\nnothing\n", |v, _| {
+            assert!(matches!(v, Verdict::Event(ref e) if e.errname.as_str() == "ENOTCONN"));
+            n += 1;
+        });
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn unknown_group_names_are_rejected() {
+        let rule = UserRule {
+            name: "bad".into(),
+            regex: r"(?P<number>\d+)".into(),
+            dialect: None,
+            op: None,
+            anchors: vec![],
+        };
+        let err = Classifier::builder().user_rules(vec![rule]).build().unwrap_err();
+        assert!(err.to_string().contains("unknown named group \"number\""), "{err}");
+    }
+}

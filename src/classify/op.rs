@@ -1,0 +1,185 @@
+//! The operation that failed, normalised to a small closed set.
+//!
+//! Logs name the failing call in many ways (`send`, `WSASend`, `SSL_write`,
+//! `writev`, "while sending message body"). Only the seven values of [`Op`]
+//! ever become a label: the raw call name never does, so a new spelling in a
+//! log can never create a new time series.
+//!
+//! ```
+//! use gateway_exporter::classify::Op;
+//! assert_eq!(Op::from_call(b"WSASend"), Op::Write);
+//! assert_eq!(Op::from_words(b"while receiving the initial server greeting"), Op::Read);
+//! assert_eq!(Op::Write.to_string(), "write");
+//! ```
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Op {
+    Read,
+    Write,
+    Connect,
+    Accept,
+    Bind,
+    Close,
+    Unknown,
+}
+
+impl Op {
+    pub const ALL: [Op; 7] = [
+        Op::Read,
+        Op::Write,
+        Op::Connect,
+        Op::Accept,
+        Op::Bind,
+        Op::Close,
+        Op::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Read => "read",
+            Op::Write => "write",
+            Op::Connect => "connect",
+            Op::Accept => "accept",
+            Op::Bind => "bind",
+            Op::Close => "close",
+            Op::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Self::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+
+    /// Maps one call or stage word (case-insensitive) to an op.
+    /// Returns `None` for a word that names no operation.
+    pub fn from_word(word: &[u8]) -> Option<Op> {
+        let mut buf = [0u8; 24];
+        if word.is_empty() || word.len() > buf.len() {
+            return None;
+        }
+        let lower = &mut buf[..word.len()];
+        lower.copy_from_slice(word);
+        lower.make_ascii_lowercase();
+        let op = match &*lower {
+            b"write" | b"writev" | b"send" | b"sendmsg" | b"sendto" | b"sendmmsg"
+            | b"sendfile" | b"wsasend" | b"wsasendto" | b"wsasendmsg" | b"ssl_write"
+            | b"sending" | b"writing" | b"sent" => Op::Write,
+            b"read" | b"readv" | b"recv" | b"recvmsg" | b"recvfrom" | b"recvmmsg"
+            | b"wsarecv" | b"wsarecvfrom" | b"wsarecvmsg" | b"ssl_read" | b"receiving"
+            | b"reading" => Op::Read,
+            b"connect" | b"connecting" | b"dial" | b"wsaconnect" | b"ssl_connect"
+            | b"connectex" => Op::Connect,
+            b"accept" | b"accept4" | b"wsaaccept" | b"acceptex" | b"accepting" | b"ssl_accept" => {
+                Op::Accept
+            }
+            b"bind" | b"binding" | b"listen" => Op::Bind,
+            b"close" | b"closesocket" | b"shutdown" | b"closing" => Op::Close,
+            _ => return None,
+        };
+        Some(op)
+    }
+
+    /// A call name as captured from a log (`send`, `WSARecv`); unknown names
+    /// map to [`Op::Unknown`].
+    pub fn from_call(word: &[u8]) -> Op {
+        Self::from_word(word).unwrap_or(Op::Unknown)
+    }
+
+    /// The first op word in a phrase ("while sending message body").
+    pub fn from_words(phrase: &[u8]) -> Op {
+        words(phrase)
+            .find_map(|(_, w)| Self::from_word(w))
+            .unwrap_or(Op::Unknown)
+    }
+
+    /// The op word nearest before `pos` in `line` (`read: connection reset`,
+    /// `send() failed`), else the first after it ("... while connecting to
+    /// upstream"), else unknown.
+    pub fn near(line: &[u8], pos: usize) -> Op {
+        let pos = pos.min(line.len());
+        let before = words(&line[..pos])
+            .filter_map(|(_, w)| Self::from_word(w))
+            .last();
+        before
+            .or_else(|| words(&line[pos..]).find_map(|(_, w)| Self::from_word(w)))
+            .unwrap_or(Op::Unknown)
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Word-ish tokens: runs of ASCII letters, digits and `_`.
+fn words(s: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < s.len() && !is_word_byte(s[i]) {
+            i += 1;
+        }
+        if i >= s.len() {
+            return None;
+        }
+        let start = i;
+        while i < s.len() && is_word_byte(s[i]) {
+            i += 1;
+        }
+        Some((start, &s[start..i]))
+    })
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_normalise() {
+        for (w, op) in [
+            ("send", Op::Write),
+            ("sendmsg", Op::Write),
+            ("sendto", Op::Write),
+            ("writev", Op::Write),
+            ("WSASend", Op::Write),
+            ("SSL_write", Op::Write),
+            ("recv", Op::Read),
+            ("recvmsg", Op::Read),
+            ("readv", Op::Read),
+            ("WSARecv", Op::Read),
+            ("wsarecv", Op::Read),
+            ("connect", Op::Connect),
+            ("dial", Op::Connect),
+            ("accept4", Op::Accept),
+            ("bind", Op::Bind),
+            ("closesocket", Op::Close),
+            ("frobnicate", Op::Unknown),
+        ] {
+            assert_eq!(Op::from_call(w.as_bytes()), op, "{w}");
+        }
+    }
+
+    #[test]
+    fn near_prefers_the_closest_call_before() {
+        let line = b"lost connection with mx while sending message body: write: Broken pipe";
+        let pos = line.len() - "Broken pipe".len();
+        assert_eq!(Op::near(line, pos), Op::Write);
+        let go = b"read tcp 10.0.0.1:1->10.0.0.2:25: read: connection reset by peer";
+        assert_eq!(Op::near(go, 40), Op::Read);
+        let after = b"Connection refused while connecting to upstream";
+        assert_eq!(Op::near(after, 0), Op::Connect);
+        assert_eq!(Op::near(b"java.net.SocketException: Connection reset", 26), Op::Unknown);
+    }
+
+    #[test]
+    fn overlong_words_are_not_ops() {
+        assert_eq!(Op::from_word(&[b'a'; 100]), None);
+        assert_eq!(Op::from_word(b""), None);
+    }
+}

@@ -1,0 +1,391 @@
+//! One rule: a regex over a line, the anchors that gate it, and how its
+//! captures become an event.
+//!
+//! Built-in profiles declare rules as [`RuleSpec`] data; user rules from the
+//! config file compile to the same [`Rule`]. A rule only runs on a line that
+//! carries one of its anchors (see [`Gate`]), which is what lets the buffer
+//! scanner skip every other line without changing any result.
+//!
+//! Named groups a pattern may use:
+//! `op` (a call name: `send`, `WSARecv`), `stage` (words: "while sending
+//! message body"), `errno` (the number as logged), `text` (where the error
+//! text is; the longest known text inside it is used), `wsa` (a `WSAE…`
+//! token).
+
+use regex::bytes::{Captures, Regex};
+
+use super::op::Op;
+use super::text::TextTable;
+use crate::errno::{Dialect, Errname, table};
+
+/// Which anchors must be present for a rule to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Gate {
+    /// Any of these literals, matched as written (case-sensitive).
+    Literals(&'static [&'static str]),
+    /// Any error-text anchor in any of its case forms.
+    Texts,
+}
+
+/// What a matching rule means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new socket error happened here: count it.
+    Event,
+    /// The line repeats a failure logged earlier, or reports a cached state
+    /// without a new attempt: claim it so no later rule counts it.
+    Repeat,
+    /// A known error text anywhere in the line (the `generic` profile).
+    TextAnywhere,
+}
+
+/// A built-in rule, as data.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleSpec {
+    pub name: &'static str,
+    pub gate: Gate,
+    pub pattern: &'static str,
+    pub action: Action,
+    /// The op, when the format fixes it.
+    pub op: Option<Op>,
+    /// When set, a match whose code resolves to no known errno is not an
+    /// event: the format alone does not make the line a socket error.
+    pub strict: bool,
+    /// Texts (lower case) with which a program labels its own codes
+    /// ("network error"): the number beside them is not an errno.
+    pub vendor_texts: &'static [&'static str],
+}
+
+impl RuleSpec {
+    pub const fn event(name: &'static str, gate: Gate, pattern: &'static str) -> RuleSpec {
+        RuleSpec {
+            name,
+            gate,
+            pattern,
+            action: Action::Event,
+            op: None,
+            strict: false,
+            vendor_texts: &[],
+        }
+    }
+
+    pub const fn repeat(name: &'static str, gate: Gate, pattern: &'static str) -> RuleSpec {
+        RuleSpec {
+            action: Action::Repeat,
+            ..RuleSpec::event(name, gate, pattern)
+        }
+    }
+
+    pub const fn with_op(self, op: Op) -> RuleSpec {
+        RuleSpec {
+            op: Some(op),
+            ..self
+        }
+    }
+
+    pub const fn strict(self) -> RuleSpec {
+        RuleSpec {
+            strict: true,
+            ..self
+        }
+    }
+
+    pub const fn vendor_texts(self, texts: &'static [&'static str]) -> RuleSpec {
+        RuleSpec {
+            vendor_texts: texts,
+            ..self
+        }
+    }
+
+    pub const fn text_anywhere(self) -> RuleSpec {
+        RuleSpec {
+            action: Action::TextAnywhere,
+            ..self
+        }
+    }
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub action: Action,
+    pub regex: Regex,
+    pub op: Option<Op>,
+    pub strict: bool,
+    pub vendor_texts: Vec<String>,
+    /// The numbering a bare number is read in.
+    pub dialect: Dialect,
+    /// Indices into the classifier's anchor list; empty = runs on every line.
+    pub anchor_ids: Vec<usize>,
+}
+
+/// What a rule found, before it is counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub op: Op,
+    pub errno: Option<String>,
+    pub errname: Errname,
+    pub dialect: Dialect,
+}
+
+impl Rule {
+    /// Applies the rule to a line. `None`: the rule does not claim the line.
+    pub fn apply(&self, line: &[u8], texts: &TextTable) -> Option<Result<Found, ()>> {
+        match self.action {
+            Action::Repeat => self.regex.is_match(line).then_some(Err(())),
+            Action::Event => {
+                let caps = self.regex.captures(line)?;
+                self.from_captures(line, &caps, texts).map(Ok)
+            }
+            Action::TextAnywhere => {
+                let caps = self.regex.captures(line)?;
+                let (start, end, name) = texts.find(line)?;
+                let number = adjacent_number(line, start, end)
+                    .or_else(|| caps.name("errno").map(|m| m.as_bytes()));
+                let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
+                let op = self.op.unwrap_or_else(|| Op::near(line, start));
+                Some(Ok(Found {
+                    op: infer_op(op, errname),
+                    errno: number.map(lossy),
+                    errname,
+                    dialect,
+                }))
+            }
+        }
+    }
+
+    fn from_captures(&self, line: &[u8], caps: &Captures<'_>, texts: &TextTable) -> Option<Found> {
+        let number = caps.name("errno").map(|m| m.as_bytes());
+        let wsa = caps.name("wsa").map(|m| m.as_bytes());
+        let text_group = caps.name("text").map(|m| m.as_bytes());
+        let text_name = text_group.and_then(|t| texts.find(t)).map(|(_, _, n)| n);
+        let vendor = text_name.is_none()
+            && text_group.is_some_and(|t| {
+                let lower = t.to_ascii_lowercase();
+                self.vendor_texts
+                    .iter()
+                    .any(|v| memchr::memmem::find(&lower, v.as_bytes()).is_some())
+            });
+        let vendor_texts: &[String] = if vendor { &self.vendor_texts } else { &[] };
+        let (errname, dialect) = resolve(number, text_name, wsa, self.dialect, vendor_texts);
+        if self.strict && errname.is_unknown() {
+            return None;
+        }
+        let whole = caps.get(0).expect("group 0 always matches");
+        let op = if let Some(op) = self.op {
+            op
+        } else if let Some(call) = caps.name("op") {
+            let op = Op::from_call(call.as_bytes());
+            if op == Op::Unknown {
+                Op::from_words(call.as_bytes())
+            } else {
+                op
+            }
+        } else if let Some(stage) = caps.name("stage") {
+            Op::from_words(stage.as_bytes())
+        } else {
+            let pos = caps
+                .name("text")
+                .or_else(|| caps.name("wsa"))
+                .map_or(whole.start(), |m| m.start());
+            Op::near(line, pos)
+        };
+        Some(Found {
+            op: infer_op(op, errname),
+            errno: number.map(lossy),
+            errname,
+            dialect,
+        })
+    }
+}
+
+/// Some errors can only come from one operation: a refused connection from
+/// connect(), a broken pipe from a write. When the log did not name the call,
+/// the error names it.
+fn infer_op(op: Op, errname: Errname) -> Op {
+    if op != Op::Unknown || errname.is_unknown() {
+        return op;
+    }
+    match errname.as_str() {
+        "ECONNREFUSED" | "EHOSTUNREACH" | "ENETUNREACH" | "EINPROGRESS" | "EALREADY"
+        | "EISCONN" => Op::Connect,
+        "EPIPE" | "ESHUTDOWN" | "EMSGSIZE" => Op::Write,
+        "EADDRINUSE" | "EADDRNOTAVAIL" => Op::Bind,
+        _ => Op::Unknown,
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A number written right beside an error text: `(104: Connection reset by
+/// peer)`, `Connection refused (111)`, `[Errno 111] Connection refused`,
+/// `Connection reset by peer (os error 104)`, `errno=104`.
+fn adjacent_number(line: &[u8], start: usize, end: usize) -> Option<&[u8]> {
+    let before = trim_end(&line[..start]);
+    // "(104: text" / "[Errno 104] text" / "104: text"
+    let before = before
+        .strip_suffix(b":")
+        .or_else(|| before.strip_suffix(b"]"))
+        .map(trim_end);
+    if let Some(b) = before {
+        let digits = trailing_digits(b);
+        if !digits.is_empty() && digits.len() <= 9 {
+            let rest = &b[..b.len() - digits.len()];
+            if rest.ends_with(b"(") || rest.ends_with(b"[Errno ") || rest.ends_with(b"[WinError ")
+            {
+                return Some(digits);
+            }
+        }
+    }
+    // "text (111)" / "text (os error 104)"
+    let after = trim_start(&line[end.min(line.len())..]);
+    let after = after.strip_prefix(b"(")?;
+    let after = after.strip_prefix(b"os error ").unwrap_or(after);
+    let digits = leading_digits(after);
+    if !digits.is_empty() && digits.len() <= 9 && after[digits.len()..].starts_with(b")") {
+        return Some(digits);
+    }
+    None
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s.iter().rev().take_while(|b| **b == b' ').count();
+    &s[..s.len() - n]
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| **b == b' ' || **b == b'.').count();
+    &s[n..]
+}
+
+fn trailing_digits(s: &[u8]) -> &[u8] {
+    let n = s.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    &s[s.len() - n..]
+}
+
+fn leading_digits(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    &s[..n]
+}
+
+/// Decides the canonical name and the numbering that decided it.
+///
+/// The order is the contract documented in the README:
+/// 1. a `WSAE…` token, or a number in 10000–11999, is Winsock;
+/// 2. a number and a known text: the numbering in which they agree (the
+///    configured one first); if none agrees, the text wins (`vendor`);
+/// 3. a number beside a program's own label ("network error"), or a negative
+///    number, is the program's code: UNKNOWN (`vendor`);
+/// 4. text only: the text table (`text`);
+/// 5. number only: the configured numbering, never a guess.
+pub fn resolve(
+    number: Option<&[u8]>,
+    text: Option<Errname>,
+    wsa: Option<&[u8]>,
+    configured: Dialect,
+    vendor_texts: &[String],
+) -> (Errname, Dialect) {
+    let t = table();
+    if let Some(token) = wsa {
+        let name = std::str::from_utf8(token).ok().and_then(|s| t.by_name(s));
+        return (name.unwrap_or(Errname::UNKNOWN), Dialect::Winsock);
+    }
+    let parsed: Option<i64> = number.and_then(|n| std::str::from_utf8(n).ok()?.parse().ok());
+    let number_given = number.is_some();
+    if let Some(n) = parsed.filter(|n| (10000..12000).contains(n)) {
+        let by_num = t.by_number(Dialect::Winsock, n as u32);
+        return match (by_num, text) {
+            (Some(a), Some(b)) if a != b => (b, Dialect::Vendor),
+            (Some(a), _) => (a, Dialect::Winsock),
+            (None, Some(b)) => (b, Dialect::Vendor),
+            (None, None) => (Errname::UNKNOWN, Dialect::Winsock),
+        };
+    }
+    match (number_given, text) {
+        (true, Some(name)) => {
+            let agreeing = |d: Dialect| {
+                parsed
+                    .and_then(|n| u32::try_from(n).ok())
+                    .and_then(|n| t.by_number(d, n))
+                    == Some(name)
+            };
+            if agreeing(configured) {
+                (name, configured)
+            } else if let Some(d) = Dialect::NUMBERINGS.into_iter().find(|d| agreeing(*d)) {
+                (name, d)
+            } else {
+                (name, Dialect::Vendor)
+            }
+        }
+        (true, None) => {
+            let own_code = !vendor_texts.is_empty() || parsed.is_none_or(|n| n < 0);
+            if own_code {
+                return (Errname::UNKNOWN, Dialect::Vendor);
+            }
+            let name = parsed
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(|n| t.by_number(configured, n));
+            (name.unwrap_or(Errname::UNKNOWN), configured)
+        }
+        (false, Some(name)) => (name, Dialect::Text),
+        (false, None) => (Errname::UNKNOWN, Dialect::Text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> Errname {
+        table().by_name(s).unwrap()
+    }
+
+    #[test]
+    fn resolution_order() {
+        let r = |n: Option<&str>, text: Option<&str>, wsa: Option<&str>, d| {
+            let (e, d) = resolve(
+                n.map(str::as_bytes),
+                text.map(name),
+                wsa.map(str::as_bytes),
+                d,
+                &[],
+            );
+            (e.to_string(), d.as_str())
+        };
+        use Dialect::*;
+        assert_eq!(r(None, None, Some("WSAENOTCONN"), Linux), ("ENOTCONN".into(), "winsock"));
+        assert_eq!(r(Some("10054"), None, None, Bsd), ("ECONNRESET".into(), "winsock"));
+        assert_eq!(r(Some("57"), Some("ENOTCONN"), None, Linux), ("ENOTCONN".into(), "bsd"));
+        assert_eq!(r(Some("104"), Some("ECONNRESET"), None, Bsd), ("ECONNRESET".into(), "linux"));
+        assert_eq!(r(Some("32"), Some("EPIPE"), None, Svr4), ("EPIPE".into(), "svr4"));
+        assert_eq!(r(Some("32"), Some("EPIPE"), None, Winsock), ("EPIPE".into(), "bsd"));
+        assert_eq!(r(Some("57"), Some("ECONNRESET"), None, Bsd), ("ECONNRESET".into(), "vendor"));
+        assert_eq!(r(Some("57"), None, None, Bsd), ("ENOTCONN".into(), "bsd"));
+        assert_eq!(r(Some("57"), None, None, Linux), ("UNKNOWN".into(), "linux"));
+        assert_eq!(r(Some("-18"), None, None, Linux), ("UNKNOWN".into(), "vendor"));
+        assert_eq!(r(None, Some("EPIPE"), None, Linux), ("EPIPE".into(), "text"));
+        assert_eq!(
+            r(Some("99999999999999999999999"), None, None, Linux),
+            ("UNKNOWN".into(), "vendor")
+        );
+    }
+
+    #[test]
+    fn adjacent_numbers() {
+        let f = |s: &str, text: &str| {
+            let start = s.find(text).unwrap();
+            adjacent_number(s.as_bytes(), start, start + text.len())
+                .map(|d| String::from_utf8(d.to_vec()).unwrap())
+        };
+        assert_eq!(f("send() failed (104: Connection reset by peer)", "Connection reset by peer").as_deref(), Some("104"));
+        assert_eq!(f("[Errno 111] Connection refused", "Connection refused").as_deref(), Some("111"));
+        assert_eq!(f("failed: Connection refused (111)", "Connection refused").as_deref(), Some("111"));
+        assert_eq!(f("Connection reset by peer (os error 104)", "Connection reset by peer").as_deref(), Some("104"));
+        assert_eq!(f("[WinError 10054] An existing connection was forcibly closed by the remote host", "An existing connection was forcibly closed by the remote host").as_deref(), Some("10054"));
+        assert_eq!(f("at 12:30: Connection refused", "Connection refused"), None);
+        assert_eq!(f("write: Broken pipe", "Broken pipe"), None);
+    }
+}

@@ -1,0 +1,370 @@
+//! The `scan` and `explain` commands: whole files in, totals or per-line
+//! verdicts out.
+//!
+//! This module drives `source` (framing, gzip) and `classify` and formats
+//! what they produce; it holds no rules of its own. `scan --format
+//! prometheus` renders through [`crate::metrics::LogMetrics`], so a past
+//! incident yields exactly the families the live exporter serves.
+//!
+//! ```
+//! use gateway_exporter::classify::Classifier;
+//! use gateway_exporter::report::explain;
+//! let c = Classifier::builder().build().unwrap();
+//! let mut out = Vec::new();
+//! explain(&c, &mut &b"ERROR write: (57) Socket is not connected\nhello\n"[..], &mut out).unwrap();
+//! let text = String::from_utf8(out).unwrap();
+//! assert_eq!(text.lines().nth(1), Some(r#"{"line":2,"matched":false}"#));
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::classify::{Classifier, Op, Verdict};
+use crate::errno::Errname;
+use crate::metrics::LogMetrics;
+use crate::source::{framing::Framer, open_input};
+
+/// The verdict on one line, as `explain` prints it.
+pub fn verdict_json(line_no: u64, v: &Verdict<'_>) -> Value {
+    match v {
+        Verdict::Event(e) => json!({
+            "line": line_no,
+            "matched": true,
+            "rule": e.rule,
+            "op": e.op.as_str(),
+            "errno": e.errno,
+            "errname": e.errname.as_str(),
+            "dialect": e.dialect.as_str(),
+        }),
+        Verdict::Repeat { rule } => {
+            json!({"line": line_no, "matched": false, "repeat": true, "rule": rule})
+        }
+        Verdict::Unrecognized => json!({"line": line_no, "matched": false, "unrecognized": true}),
+        Verdict::NoMatch => json!({"line": line_no, "matched": false}),
+    }
+}
+
+/// Prints one JSON object per input line.
+pub fn explain(c: &Classifier, input: &mut impl Read, out: &mut impl Write) -> io::Result<()> {
+    let mut framer = Framer::new(c.max_line_bytes());
+    let mut w = ExplainWriter {
+        c,
+        out,
+        line_no: 0,
+        error: None,
+    };
+    loop {
+        let skipped_before = framer.oversize_skipped;
+        let n = framer.read_from(input)?;
+        // A line the framer skipped whole precedes every line still pending.
+        for _ in skipped_before..framer.oversize_skipped {
+            w.oversize();
+        }
+        if n == 0 {
+            framer.finish(|b| w.block(b));
+            break;
+        }
+        framer.drain(|b| w.block(b));
+        if let Some(e) = w.error.take() {
+            return Err(e);
+        }
+    }
+    w.error.map_or(Ok(()), Err)
+}
+
+struct ExplainWriter<'a, W> {
+    c: &'a Classifier,
+    out: &'a mut W,
+    line_no: u64,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> ExplainWriter<'_, W> {
+    fn emit(&mut self, value: Value) {
+        if self.error.is_none() {
+            if let Err(e) = writeln!(self.out, "{value}") {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn oversize(&mut self) {
+        self.line_no += 1;
+        self.emit(json!({"line": self.line_no, "matched": false, "oversize": true}));
+    }
+
+    fn block(&mut self, block: &[u8]) {
+        let block = block.strip_suffix(b"\n").unwrap_or(block);
+        for line in block.split(|b| *b == b'\n') {
+            if line.len() > self.c.max_line_bytes() {
+                self.oversize();
+            } else {
+                self.line_no += 1;
+                let v = verdict_json(self.line_no, &self.c.classify(line));
+                self.emit(v);
+            }
+        }
+    }
+}
+
+/// Totals for one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub lines: u64,
+    pub bytes: u64,
+    pub oversize: u64,
+    pub matched: u64,
+    pub repeats: u64,
+    pub unrecognized: u64,
+    pub errors: BTreeMap<(Op, String, Errname), u64>,
+}
+
+impl Tally {
+    fn absorb(&mut self, v: &Verdict<'_>) {
+        match v {
+            Verdict::Event(e) => {
+                self.matched += 1;
+                let key = (e.op, e.errno.clone().unwrap_or_default(), e.errname);
+                *self.errors.entry(key).or_default() += 1;
+            }
+            Verdict::Repeat { .. } => self.repeats += 1,
+            Verdict::Unrecognized => self.unrecognized += 1,
+            Verdict::NoMatch => {}
+        }
+    }
+}
+
+/// Scans one input to the end. `progress` is called now and then with the
+/// bytes read so far.
+pub fn scan_reader(
+    c: &Classifier,
+    input: &mut impl Read,
+    metrics: Option<(&LogMetrics, &str)>,
+    mut progress: impl FnMut(u64),
+) -> io::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut framer = Framer::new(c.max_line_bytes());
+    let on_block = |block: &[u8], tally: &mut Tally| {
+        let stats = c.scan_block(block, |v, _| {
+            tally.absorb(&v);
+            if let Some((m, source)) = metrics {
+                match &v {
+                    Verdict::Event(e) => m.record_event(source, e),
+                    Verdict::Repeat { .. } => m.record_repeat(source),
+                    Verdict::Unrecognized => m.record_unrecognized(source),
+                    Verdict::NoMatch => {}
+                }
+            }
+        });
+        tally.lines += stats.lines;
+        tally.oversize += stats.oversize;
+        if let Some((m, source)) = metrics {
+            m.add_block(source, stats);
+        }
+    };
+    loop {
+        let n = framer.read_from(input)?;
+        tally.bytes += n as u64;
+        if let Some((m, source)) = metrics {
+            m.add_bytes(source, n as u64);
+        }
+        if n == 0 {
+            framer.finish(|b| on_block(b, &mut tally));
+            break;
+        }
+        framer.drain(|b| on_block(b, &mut tally));
+        progress(tally.bytes);
+    }
+    tally.lines += framer.oversize_skipped;
+    tally.oversize += framer.oversize_skipped;
+    if let Some((m, source)) = metrics {
+        m.add_oversize_skipped(source, framer.oversize_skipped);
+    }
+    Ok(tally)
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Prometheus,
+}
+
+/// Scans `files` and writes the report in `format`.
+pub fn scan_files(
+    c: &Classifier,
+    files: &[PathBuf],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), ScanError> {
+    let metrics = LogMetrics::new();
+    let mut results = Vec::new();
+    let show_progress = io::stderr().is_terminal();
+    for path in files {
+        let name = path.display().to_string();
+        let mut input = open_input(path).map_err(|source| ScanError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let size = std::fs::metadata(path).map(|m| m.len()).ok().filter(|_| name != "-");
+        let mut bar = Progress::new(show_progress, &name, size);
+        metrics.touch_source(&name);
+        let tally = scan_reader(c, &mut input, Some((&metrics, &name)), |n| bar.update(n))
+            .map_err(|source| ScanError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        bar.done();
+        results.push((name, tally));
+    }
+    let written = match format {
+        Format::Prometheus => out.write_all(metrics.render().as_bytes()),
+        Format::Json => writeln!(out, "{}", scan_json(&results)),
+        Format::Table => write_table(out, &results),
+    };
+    written.map_err(ScanError::Write)
+}
+
+/// Errors of `scan`.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{}: cannot open: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: read error: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the report: {0}")]
+    Write(#[source] io::Error),
+}
+
+fn tally_json(file: &str, t: &Tally) -> Value {
+    let errors: Vec<Value> = t
+        .errors
+        .iter()
+        .map(|((op, errno, errname), n)| {
+            json!({
+                "op": op.as_str(),
+                "errno": if errno.is_empty() { Value::Null } else { Value::from(errno.as_str()) },
+                "errname": errname.as_str(),
+                "count": n,
+            })
+        })
+        .collect();
+    json!({
+        "file": file,
+        "lines": t.lines,
+        "bytes": t.bytes,
+        "matched": t.matched,
+        "repeats": t.repeats,
+        "unrecognized": t.unrecognized,
+        "oversize": t.oversize,
+        "errors": errors,
+    })
+}
+
+fn scan_json(results: &[(String, Tally)]) -> Value {
+    let files: Vec<Value> = results.iter().map(|(f, t)| tally_json(f, t)).collect();
+    json!({ "files": files })
+}
+
+fn write_table(out: &mut impl Write, results: &[(String, Tally)]) -> io::Result<()> {
+    let width = results.iter().map(|(f, _)| f.len()).max().unwrap_or(4).max(4);
+    writeln!(
+        out,
+        "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}",
+        "FILE", "LINES", "MATCHED", "REPEATS", "UNRECOGNIZED", "OVERSIZE"
+    )?;
+    for (f, t) in results {
+        writeln!(
+            out,
+            "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}",
+            f, t.lines, t.matched, t.repeats, t.unrecognized, t.oversize
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<width$}  {:<8}  {:>6}  {:<14}  {:>10}",
+        "FILE", "OP", "ERRNO", "ERRNAME", "COUNT"
+    )?;
+    for (f, t) in results {
+        for ((op, errno, errname), n) in &t.errors {
+            let errno = if errno.is_empty() { "-" } else { errno };
+            writeln!(
+                out,
+                "{:<width$}  {:<8}  {:>6}  {:<14}  {:>10}",
+                f,
+                op.as_str(),
+                errno,
+                errname.as_str(),
+                n
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A one-line progress display on stderr, for terminals only.
+struct Progress<'a> {
+    enabled: bool,
+    name: &'a str,
+    size: Option<u64>,
+    started: Instant,
+    last: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(enabled: bool, name: &'a str, size: Option<u64>) -> Self {
+        let now = Instant::now();
+        Progress {
+            enabled,
+            name,
+            size,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn update(&mut self, bytes: u64) {
+        if !self.enabled || self.last.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = bytes as f64 / secs / 1e6;
+        let mut err = io::stderr().lock();
+        let _ = match self.size {
+            Some(size) if size > 0 => {
+                let frac = (bytes as f64 / size as f64).min(1.0);
+                let filled = (frac * 30.0) as usize;
+                write!(
+                    err,
+                    "\r{} [{:<30}] {:>5.1}%  {:.0} MB/s ",
+                    self.name,
+                    "#".repeat(filled),
+                    frac * 100.0,
+                    rate
+                )
+            }
+            _ => write!(err, "\r{}  {} MB  {:.0} MB/s ", self.name, bytes / 1_000_000, rate),
+        };
+    }
+
+    fn done(&mut self) {
+        if self.enabled && self.started.elapsed() >= Duration::from_millis(200) {
+            let _ = write!(io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}
