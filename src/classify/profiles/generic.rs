@@ -12,7 +12,7 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec::event("generic.text", Gate::Texts, r"").text_anywhere(),
     RuleSpec::event(
         "generic.errno",
-        Gate::Literals(&["errno", "Errno", "ERRNO", "error", "Error"]),
+        Gate::Literals(&["errno", "Errno", "ERRNO", "error", "Error", "ERROR"]),
         r"(?:\[Errno |\b(?:errno|ERRNO)[=: ] ?|\(os error |\[WinError )(?P<errno>-?[0-9]{1,9})\b",
     )
     .strict(),

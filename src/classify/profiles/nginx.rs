@@ -13,12 +13,12 @@ use crate::classify::rule::{Gate, RuleSpec};
 pub const RULES: &[RuleSpec] = &[
     RuleSpec::event(
         "nginx",
-        Gate::Literals(&["failed", "Failed"]),
+        Gate::Literals(&["fail", "Fail", "FAIL"]),
         r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|SSL_do_handshake|SSL_shutdown|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt|getsockname)\([^()]{0,200}\) failed \((?P<errno>[0-9]{1,9}): (?P<text>[^)]*)\)",
     ),
     RuleSpec::event(
         "nginx.unit",
-        Gate::Literals(&["failed", "Failed"]),
+        Gate::Literals(&["fail", "Fail", "FAIL"]),
         r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt)\([^()]{0,200}\) failed: (?P<text>[^()]*?) \((?P<errno>[0-9]{1,9})\)",
     ),
     RuleSpec::event(

@@ -15,7 +15,7 @@ pub const RULES: &[RuleSpec] = &[
     ),
     RuleSpec::event(
         "windows.winerror",
-        Gate::Literals(&["WinError"]),
+        Gate::Literals(&["Error"]),
         r"\[WinError (?P<errno>[0-9]{1,9})\] ?(?P<text>.*)",
     ),
     RuleSpec::event(
@@ -25,12 +25,12 @@ pub const RULES: &[RuleSpec] = &[
     ),
     RuleSpec::event(
         "windows.winsock_code",
-        Gate::Literals(&["Winsock", "winsock", "WINSOCK"]),
+        Gate::Literals(&["error", "Error", "ERROR"]),
         r"(?i)winsock error(?: code)?:? (?P<errno>[0-9]{1,9})",
     ),
     RuleSpec::event(
         "windows.os_error",
-        Gate::Literals(&["os error"]),
+        Gate::Literals(&["error"]),
         r"(?P<text>[^()]*)\(os error (?P<errno>1[01][0-9]{3})\)",
     ),
 ];
