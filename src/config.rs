@@ -34,7 +34,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         } else {
             write!(f, "{}: {}", self.file, self.message)
         }
@@ -199,7 +203,11 @@ impl Config {
                 .build()
                 .map_err(|e| at(file, &r.regex, format!("rule {:?}: {}", r.name.value, e)))?;
             if rules.iter().any(|u: &UserRule| u.name == rule.name) {
-                return Err(at(file, &r.name, format!("duplicate rule name {:?}", rule.name)));
+                return Err(at(
+                    file,
+                    &r.name,
+                    format!("duplicate rule name {:?}", rule.name),
+                ));
             }
             rules.push(rule);
         }
@@ -209,10 +217,18 @@ impl Config {
                 return Err(at(file, &s.name, "source name must not be empty".into()));
             }
             if sources.iter().any(|o| o.name == s.name.value) {
-                return Err(at(file, &s.name, format!("duplicate source name {:?}", s.name.value)));
+                return Err(at(
+                    file,
+                    &s.name,
+                    format!("duplicate source name {:?}", s.name.value),
+                ));
             }
             if s.paths.is_empty() {
-                return Err(at(file, &s.name, format!("source {:?} has no paths", s.name.value)));
+                return Err(at(
+                    file,
+                    &s.name,
+                    format!("source {:?} has no paths", s.name.value),
+                ));
             }
             let profile = match &s.profile {
                 None => Profile::Auto,
@@ -224,7 +240,10 @@ impl Config {
                     at(
                         file,
                         d,
-                        format!("unknown dialect {:?}: expected bsd, linux, winsock or svr4", d.value),
+                        format!(
+                            "unknown dialect {:?}: expected bsd, linux, winsock or svr4",
+                            d.value
+                        ),
                     )
                 })?),
             };
@@ -306,10 +325,18 @@ mod tests {
 
     #[test]
     fn bad_values_are_located() {
-        assert!(err("rules:\n  - name: a\n    regex: 'x'\n    dialect: vms\n").starts_with("c.yml:4:"));
+        assert!(
+            err("rules:\n  - name: a\n    regex: 'x'\n    dialect: vms\n").starts_with("c.yml:4:")
+        );
         assert!(err("rules:\n  - name: a\n    regex: 'x'\n    op: send\n").starts_with("c.yml:4:"));
-        assert!(err("sources:\n  - name: a\n    paths: [x]\n    profile: qmail\n").starts_with("c.yml:4:"));
-        assert!(err("sources:\n  - name: a\n    paths: [x]\n    start_at: middle\n").starts_with("c.yml:4:"));
+        assert!(
+            err("sources:\n  - name: a\n    paths: [x]\n    profile: qmail\n")
+                .starts_with("c.yml:4:")
+        );
+        assert!(
+            err("sources:\n  - name: a\n    paths: [x]\n    start_at: middle\n")
+                .starts_with("c.yml:4:")
+        );
         assert!(err("watch_errnames: [ENOTCONN, EFOO]\n").starts_with("c.yml:1:"));
         assert!(err("rules: [\n").starts_with("c.yml:"));
     }

@@ -32,8 +32,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain(args) => {
             let c = classifier(&args.classify)?;
             let mut out = BufWriter::new(io::stdout().lock());
-            let result = report::explain(&c, &mut io::stdin().lock(), &mut out)
-                .and_then(|()| out.flush());
+            let result =
+                report::explain(&c, &mut io::stdin().lock(), &mut out).and_then(|()| out.flush());
             ignore_broken_pipe(result).context("explain")
         }
         Command::Scan(args) => {

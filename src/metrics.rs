@@ -218,11 +218,15 @@ mod tests {
                 errname: Errname::UNKNOWN,
                 dialect: Dialect::Vendor,
                 rule: "t",
+                witness: None,
             };
             m.record_event("gw", &e);
         }
         let text = m.render();
-        assert!(text.contains(r#"{errname="UNKNOWN",errno="other",op="write",source="gw"} 5"#), "{text}");
+        assert!(
+            text.contains(r#"{errname="UNKNOWN",errno="other",op="write",source="gw"} 5"#),
+            "{text}"
+        );
         assert!(text.contains(r#"gateway_socket_errors_collapsed_total{source="gw"} 5"#));
         let series = text
             .lines()

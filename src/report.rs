@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::classify::{Classifier, Op, Verdict};
+use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
 use crate::metrics::LogMetrics;
 use crate::source::{framing::Framer, open_input};
@@ -55,6 +55,7 @@ pub fn explain(c: &Classifier, input: &mut impl Read, out: &mut impl Write) -> i
         c,
         out,
         line_no: 0,
+        repeats: RepeatFilter::default(),
         error: None,
     };
     loop {
@@ -80,6 +81,7 @@ struct ExplainWriter<'a, W> {
     c: &'a Classifier,
     out: &'a mut W,
     line_no: u64,
+    repeats: RepeatFilter,
     error: Option<io::Error>,
 }
 
@@ -104,7 +106,8 @@ impl<W: Write> ExplainWriter<'_, W> {
                 self.oversize();
             } else {
                 self.line_no += 1;
-                let v = verdict_json(self.line_no, &self.c.classify(line));
+                let verdict = self.repeats.apply(self.c.classify(line));
+                let v = verdict_json(self.line_no, &verdict);
                 self.emit(v);
             }
         }
@@ -148,8 +151,10 @@ pub fn scan_reader(
 ) -> io::Result<Tally> {
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
-    let on_block = |block: &[u8], tally: &mut Tally| {
+    let mut repeats = RepeatFilter::default();
+    let mut on_block = |block: &[u8], tally: &mut Tally| {
         let stats = c.scan_block(block, |v, _| {
+            let v = repeats.apply(v);
             tally.absorb(&v);
             if let Some((m, source)) = metrics {
                 match &v {
@@ -211,7 +216,10 @@ pub fn scan_files(
             path: path.clone(),
             source,
         })?;
-        let size = std::fs::metadata(path).map(|m| m.len()).ok().filter(|_| name != "-");
+        let size = std::fs::metadata(path)
+            .map(|m| m.len())
+            .ok()
+            .filter(|_| name != "-");
         let mut bar = Progress::new(show_progress, &name, size);
         metrics.touch_source(&name);
         let tally = scan_reader(c, &mut input, Some((&metrics, &name)), |n| bar.update(n))
@@ -280,7 +288,12 @@ fn scan_json(results: &[(String, Tally)]) -> Value {
 }
 
 fn write_table(out: &mut impl Write, results: &[(String, Tally)]) -> io::Result<()> {
-    let width = results.iter().map(|(f, _)| f.len()).max().unwrap_or(4).max(4);
+    let width = results
+        .iter()
+        .map(|(f, _)| f.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     writeln!(
         out,
         "{:<width$}  {:>12}  {:>10}  {:>8}  {:>12}  {:>8}",
@@ -358,7 +371,13 @@ impl<'a> Progress<'a> {
                     rate
                 )
             }
-            _ => write!(err, "\r{}  {} MB  {:.0} MB/s ", self.name, bytes / 1_000_000, rate),
+            _ => write!(
+                err,
+                "\r{}  {} MB  {:.0} MB/s ",
+                self.name,
+                bytes / 1_000_000,
+                rate
+            ),
         };
     }
 

@@ -29,6 +29,7 @@
 
 pub mod op;
 pub mod profiles;
+pub mod repeat;
 pub mod rule;
 pub mod text;
 
@@ -37,7 +38,8 @@ use memchr::{memchr, memrchr};
 
 pub use op::Op;
 pub use profiles::Profile;
-pub use rule::{Action, Gate, Rule, RuleSpec};
+pub use repeat::RepeatFilter;
+pub use rule::{Action, Gate, Rule, RuleSpec, WitnessSpec};
 use text::{TEXT_ANCHORS, TextTable, case_forms};
 
 use crate::errno::{Dialect, Errname};
@@ -61,6 +63,8 @@ pub struct Event<'c> {
     pub dialect: Dialect,
     /// The name of the rule that matched.
     pub rule: &'c str,
+    /// The failure's identity across lines, for rules that have one.
+    pub witness: Option<(String, WitnessSpec)>,
 }
 
 /// What a line is.
@@ -170,6 +174,8 @@ impl Builder {
                 op: u.op,
                 strict: false,
                 vendor_texts: Vec::new(),
+                errname: None,
+                witness: None,
                 dialect: u.dialect.or(self.dialect).unwrap_or(Dialect::Linux),
                 anchor_ids,
             });
@@ -184,6 +190,11 @@ impl Builder {
                 let anchor_ids = match spec.gate {
                     Gate::Texts => text_ids.clone(),
                     Gate::Literals(lits) => lits.iter().map(|l| anchors.add(l)).collect(),
+                    Gate::TextsOr(lits) => {
+                        let mut ids = text_ids.clone();
+                        ids.extend(lits.iter().map(|l| anchors.add(l)));
+                        ids
+                    }
                 };
                 rules.push(Rule {
                     name: spec.name.to_string(),
@@ -192,6 +203,9 @@ impl Builder {
                     op: spec.op,
                     strict: spec.strict,
                     vendor_texts: spec.vendor_texts.iter().map(|s| s.to_string()).collect(),
+                    // Built-in names are checked by a unit test.
+                    errname: spec.errname.and_then(|n| crate::errno::table().by_name(n)),
+                    witness: spec.witness,
                     dialect: self.dialect.unwrap_or(profile.default_dialect()),
                     anchor_ids,
                 });
@@ -351,6 +365,7 @@ impl Classifier {
                         errname: found.errname,
                         dialect: found.dialect,
                         rule: &rule.name,
+                        witness: found.key.zip(rule.witness),
                     });
                 }
             }
@@ -464,7 +479,10 @@ mod tests {
         assert_eq!(count_oversize(b"0123456789\n", cap), 0);
         assert_eq!(count_oversize(b"0123456789a\n", cap), 1);
         assert_eq!(count_oversize(b"0123456789a", cap), 1);
-        assert_eq!(count_oversize(b"x\n0123456789abcdef\nok\n0123456789abc\n", cap), 2);
+        assert_eq!(
+            count_oversize(b"x\n0123456789abcdef\nok\n0123456789abc\n", cap),
+            2
+        );
     }
 
     #[test]
@@ -480,7 +498,9 @@ mod tests {
         let c = c();
         let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
         let mut scanned = Vec::new();
-        let stats = c.scan_block(text, |v, line| scanned.push((format!("{v:?}"), line.to_vec())));
+        let stats = c.scan_block(text, |v, line| {
+            scanned.push((format!("{v:?}"), line.to_vec()))
+        });
         let by_line: Vec<_> = text
             .split(|b| *b == b'\n')
             .filter_map(|l| match c.classify(l) {
@@ -502,7 +522,10 @@ mod tests {
             op: None,
             anchors: vec![],
         };
-        let c = Classifier::builder().user_rules(vec![rule]).build().unwrap();
+        let c = Classifier::builder()
+            .user_rules(vec![rule])
+            .build()
+            .unwrap();
         assert!(c.uses_prefilter());
         match c.classify(b"x sockerr 104 in recv") {
             Verdict::Event(e) => {
@@ -523,7 +546,10 @@ mod tests {
             op: Some(Op::Write),
             anchors: vec![],
         };
-        let c = Classifier::builder().user_rules(vec![rule]).build().unwrap();
+        let c = Classifier::builder()
+            .user_rules(vec![rule])
+            .build()
+            .unwrap();
         assert!(!c.uses_prefilter());
         let mut n = 0;
         c.scan_block(b"abc err 57\nnothing\n", |v, _| {
@@ -542,7 +568,13 @@ mod tests {
             op: None,
             anchors: vec![],
         };
-        let err = Classifier::builder().user_rules(vec![rule]).build().unwrap_err();
-        assert!(err.to_string().contains("unknown named group \"number\""), "{err}");
+        let err = Classifier::builder()
+            .user_rules(vec![rule])
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown named group \"number\""),
+            "{err}"
+        );
     }
 }

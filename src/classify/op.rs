@@ -55,6 +55,15 @@ impl Op {
     /// Maps one call or stage word (case-insensitive) to an op.
     /// Returns `None` for a word that names no operation.
     pub fn from_word(word: &[u8]) -> Option<Op> {
+        Self::from_exact_word(word).or_else(|| {
+            // Library-prefixed calls: `apr_socket_recv`,
+            // `mca_btl_tcp_endpoint_complete_connect`.
+            let last = word.rsplit(|b| *b == b'_').next()?;
+            (last.len() < word.len()).then(|| Self::from_exact_word(last))?
+        })
+    }
+
+    fn from_exact_word(word: &[u8]) -> Option<Op> {
         let mut buf = [0u8; 24];
         if word.is_empty() || word.len() > buf.len() {
             return None;
@@ -63,12 +72,11 @@ impl Op {
         lower.copy_from_slice(word);
         lower.make_ascii_lowercase();
         let op = match &*lower {
-            b"write" | b"writev" | b"send" | b"sendmsg" | b"sendto" | b"sendmmsg"
-            | b"sendfile" | b"wsasend" | b"wsasendto" | b"wsasendmsg" | b"ssl_write"
-            | b"sending" | b"writing" | b"sent" => Op::Write,
-            b"read" | b"readv" | b"recv" | b"recvmsg" | b"recvfrom" | b"recvmmsg"
-            | b"wsarecv" | b"wsarecvfrom" | b"wsarecvmsg" | b"ssl_read" | b"receiving"
-            | b"reading" => Op::Read,
+            b"write" | b"writev" | b"send" | b"sendmsg" | b"sendto" | b"sendmmsg" | b"sendfile"
+            | b"wsasend" | b"wsasendto" | b"wsasendmsg" | b"ssl_write" | b"sending"
+            | b"writing" | b"sent" => Op::Write,
+            b"read" | b"readv" | b"recv" | b"recvmsg" | b"recvfrom" | b"recvmmsg" | b"wsarecv"
+            | b"wsarecvfrom" | b"wsarecvmsg" | b"ssl_read" | b"receiving" | b"reading" => Op::Read,
             b"connect" | b"connecting" | b"dial" | b"wsaconnect" | b"ssl_connect"
             | b"connectex" => Op::Connect,
             b"accept" | b"accept4" | b"wsaaccept" | b"acceptex" | b"accepting" | b"ssl_accept" => {
@@ -95,14 +103,16 @@ impl Op {
     }
 
     /// The op word nearest before `pos` in `line` (`read: connection reset`,
-    /// `send() failed`), else the first after it ("... while connecting to
-    /// upstream"), else unknown.
-    pub fn near(line: &[u8], pos: usize) -> Op {
+    /// `send() failed`), else `implied` (what the error itself says), else
+    /// the first op word after it ("... while reading response header"),
+    /// else unknown.
+    pub fn near(line: &[u8], pos: usize, implied: Option<Op>) -> Op {
         let pos = pos.min(line.len());
         let before = words(&line[..pos])
             .filter_map(|(_, w)| Self::from_word(w))
             .last();
         before
+            .or(implied)
             .or_else(|| words(&line[pos..]).find_map(|(_, w)| Self::from_word(w)))
             .unwrap_or(Op::Unknown)
     }
@@ -159,6 +169,9 @@ mod tests {
             ("accept4", Op::Accept),
             ("bind", Op::Bind),
             ("closesocket", Op::Close),
+            ("apr_socket_recv", Op::Read),
+            ("mca_btl_tcp_endpoint_complete_connect", Op::Connect),
+            ("socket_frob", Op::Unknown),
             ("frobnicate", Op::Unknown),
         ] {
             assert_eq!(Op::from_call(w.as_bytes()), op, "{w}");
@@ -169,12 +182,18 @@ mod tests {
     fn near_prefers_the_closest_call_before() {
         let line = b"lost connection with mx while sending message body: write: Broken pipe";
         let pos = line.len() - "Broken pipe".len();
-        assert_eq!(Op::near(line, pos), Op::Write);
+        assert_eq!(Op::near(line, pos, None), Op::Write);
         let go = b"read tcp 10.0.0.1:1->10.0.0.2:25: read: connection reset by peer";
-        assert_eq!(Op::near(go, 40), Op::Read);
-        let after = b"Connection refused while connecting to upstream";
-        assert_eq!(Op::near(after, 0), Op::Connect);
-        assert_eq!(Op::near(b"java.net.SocketException: Connection reset", 26), Op::Unknown);
+        assert_eq!(Op::near(go, 40, None), Op::Read);
+        let after = b"Connection reset while reading response";
+        assert_eq!(Op::near(after, 0, None), Op::Read);
+        // What the error implies beats a word after it.
+        let zk = b"errno=111(Connection refused): server refused to accept the client";
+        assert_eq!(Op::near(zk, 10, Some(Op::Connect)), Op::Connect);
+        assert_eq!(
+            Op::near(b"java.net.SocketException: Connection reset", 26, None),
+            Op::Unknown
+        );
     }
 
     #[test]

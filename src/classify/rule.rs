@@ -10,7 +10,8 @@
 //! `op` (a call name: `send`, `WSARecv`), `stage` (words: "while sending
 //! message body"), `errno` (the number as logged), `text` (where the error
 //! text is; the longest known text inside it is used), `wsa` (a `WSAE…`
-//! token).
+//! token), and `key`/`key2` (what identifies one failure across the several
+//! lines a program writes about it; see [`Witness`]).
 
 use regex::bytes::{Captures, Regex};
 
@@ -25,6 +26,8 @@ pub enum Gate {
     Literals(&'static [&'static str]),
     /// Any error-text anchor in any of its case forms.
     Texts,
+    /// Any error-text anchor, or any of these literals.
+    TextsOr(&'static [&'static str]),
 }
 
 /// What a matching rule means.
@@ -54,6 +57,25 @@ pub struct RuleSpec {
     /// Texts (lower case) with which a program labels its own codes
     /// ("network error"): the number beside them is not an errno.
     pub vendor_texts: &'static [&'static str],
+    /// The error name, when the format implies it without an errno
+    /// (HAProxy's "Layer4 timeout" is a connect() that timed out).
+    pub errname: Option<&'static str>,
+    /// How events of this rule are recognised when logged again.
+    pub witness: Option<WitnessSpec>,
+}
+
+/// Some programs write one failure on several lines that no single line can
+/// tell apart from a new failure: a status line per recipient of the same
+/// queue file, the same message on stderr and in syslog, an inner exception.
+/// Such rules capture a key (`key`, `key2` groups); an event whose key was
+/// seen within `window` recent candidate lines is a repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WitnessSpec {
+    /// How many candidate lines back a key is remembered.
+    pub window: u32,
+    /// When false, the event only records its key (an outer line that
+    /// later lines may repeat) and is itself always counted.
+    pub dedupes: bool,
 }
 
 impl RuleSpec {
@@ -66,6 +88,8 @@ impl RuleSpec {
             op: None,
             strict: false,
             vendor_texts: &[],
+            errname: None,
+            witness: None,
         }
     }
 
@@ -97,6 +121,35 @@ impl RuleSpec {
         }
     }
 
+    pub const fn implies(self, errname: &'static str) -> RuleSpec {
+        RuleSpec {
+            errname: Some(errname),
+            ..self
+        }
+    }
+
+    /// Events carry a key; a repeat of a key within `window` is not counted.
+    pub const fn dedupe(self, window: u32) -> RuleSpec {
+        RuleSpec {
+            witness: Some(WitnessSpec {
+                window,
+                dedupes: true,
+            }),
+            ..self
+        }
+    }
+
+    /// Events record their key for later lines to match, but always count.
+    pub const fn witness_only(self, window: u32) -> RuleSpec {
+        RuleSpec {
+            witness: Some(WitnessSpec {
+                window,
+                dedupes: false,
+            }),
+            ..self
+        }
+    }
+
     pub const fn text_anywhere(self) -> RuleSpec {
         RuleSpec {
             action: Action::TextAnywhere,
@@ -114,6 +167,8 @@ pub struct Rule {
     pub op: Option<Op>,
     pub strict: bool,
     pub vendor_texts: Vec<String>,
+    pub errname: Option<Errname>,
+    pub witness: Option<WitnessSpec>,
     /// The numbering a bare number is read in.
     pub dialect: Dialect,
     /// Indices into the classifier's anchor list; empty = runs on every line.
@@ -127,6 +182,8 @@ pub struct Found {
     pub errno: Option<String>,
     pub errname: Errname,
     pub dialect: Dialect,
+    /// The failure's identity across lines, for rules with a witness.
+    pub key: Option<String>,
 }
 
 impl Rule {
@@ -136,30 +193,33 @@ impl Rule {
             Action::Repeat => self.regex.is_match(line).then_some(Err(())),
             Action::Event => {
                 let caps = self.regex.captures(line)?;
-                self.from_captures(line, &caps, texts).map(Ok)
+                self.found_in(line, &caps, texts).map(Ok)
             }
             Action::TextAnywhere => {
                 let caps = self.regex.captures(line)?;
-                let (start, end, name) = texts.find(line)?;
+                let (start, end, name, text_op) = texts.find_with_op(line)?;
                 let number = adjacent_number(line, start, end)
                     .or_else(|| caps.name("errno").map(|m| m.as_bytes()));
                 let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
-                let op = self.op.unwrap_or_else(|| Op::near(line, start));
+                let implied = text_op.or_else(|| implied_op(errname));
+                let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
                 Some(Ok(Found {
-                    op: infer_op(op, errname),
+                    op,
                     errno: number.map(lossy),
                     errname,
                     dialect,
+                    key: None,
                 }))
             }
         }
     }
 
-    fn from_captures(&self, line: &[u8], caps: &Captures<'_>, texts: &TextTable) -> Option<Found> {
+    fn found_in(&self, line: &[u8], caps: &Captures<'_>, texts: &TextTable) -> Option<Found> {
         let number = caps.name("errno").map(|m| m.as_bytes());
         let wsa = caps.name("wsa").map(|m| m.as_bytes());
         let text_group = caps.name("text").map(|m| m.as_bytes());
-        let text_name = text_group.and_then(|t| texts.find(t)).map(|(_, _, n)| n);
+        let text_found = text_group.and_then(|t| texts.find_with_op(t));
+        let text_name = text_found.map(|(_, _, n, _)| n);
         let vendor = text_name.is_none()
             && text_group.is_some_and(|t| {
                 let lower = t.to_ascii_lowercase();
@@ -168,11 +228,21 @@ impl Rule {
                     .any(|v| memchr::memmem::find(&lower, v.as_bytes()).is_some())
             });
         let vendor_texts: &[String] = if vendor { &self.vendor_texts } else { &[] };
-        let (errname, dialect) = resolve(number, text_name, wsa, self.dialect, vendor_texts);
+        let (mut errname, mut dialect) =
+            resolve(number, text_name, wsa, self.dialect, vendor_texts);
+        if errname.is_unknown() && number.is_none() {
+            if let Some(implied) = self.errname {
+                errname = implied;
+                dialect = Dialect::Text;
+            }
+        }
         if self.strict && errname.is_unknown() {
             return None;
         }
         let whole = caps.get(0).expect("group 0 always matches");
+        let implied = text_found
+            .and_then(|(_, _, _, op)| op)
+            .or_else(|| implied_op(errname));
         let op = if let Some(op) = self.op {
             op
         } else if let Some(call) = caps.name("op") {
@@ -189,30 +259,36 @@ impl Rule {
                 .name("text")
                 .or_else(|| caps.name("wsa"))
                 .map_or(whole.start(), |m| m.start());
-            Op::near(line, pos)
+            Op::near(line, pos, implied)
         };
+        let key = self.witness.map(|_| {
+            let family = self.name.split('.').next().unwrap_or(&self.name);
+            let part = |g: &str| {
+                caps.name(g)
+                    .map_or(Default::default(), |m| lossy(m.as_bytes()))
+            };
+            format!("{family}\u{1f}{}\u{1f}{}", part("key"), part("key2"))
+        });
         Some(Found {
-            op: infer_op(op, errname),
+            op,
             errno: number.map(lossy),
             errname,
             dialect,
+            key,
         })
     }
 }
 
 /// Some errors can only come from one operation: a refused connection from
-/// connect(), a broken pipe from a write. When the log did not name the call,
-/// the error names it.
-fn infer_op(op: Op, errname: Errname) -> Op {
-    if op != Op::Unknown || errname.is_unknown() {
-        return op;
-    }
+/// connect(), a broken pipe from a write. When the log does not name the
+/// call before the error, the error names it.
+fn implied_op(errname: Errname) -> Option<Op> {
     match errname.as_str() {
         "ECONNREFUSED" | "EHOSTUNREACH" | "ENETUNREACH" | "EINPROGRESS" | "EALREADY"
-        | "EISCONN" => Op::Connect,
-        "EPIPE" | "ESHUTDOWN" | "EMSGSIZE" => Op::Write,
-        "EADDRINUSE" | "EADDRNOTAVAIL" => Op::Bind,
-        _ => Op::Unknown,
+        | "EISCONN" => Some(Op::Connect),
+        "EPIPE" | "ESHUTDOWN" | "EMSGSIZE" => Some(Op::Write),
+        "EADDRINUSE" | "EADDRNOTAVAIL" => Some(Op::Bind),
+        _ => None,
     }
 }
 
@@ -234,8 +310,7 @@ fn adjacent_number(line: &[u8], start: usize, end: usize) -> Option<&[u8]> {
         let digits = trailing_digits(b);
         if !digits.is_empty() && digits.len() <= 9 {
             let rest = &b[..b.len() - digits.len()];
-            if rest.ends_with(b"(") || rest.ends_with(b"[Errno ") || rest.ends_with(b"[WinError ")
-            {
+            if rest.ends_with(b"(") || rest.ends_with(b"[Errno ") || rest.ends_with(b"[WinError ") {
                 return Some(digits);
             }
         }
@@ -356,17 +431,47 @@ mod tests {
             (e.to_string(), d.as_str())
         };
         use Dialect::*;
-        assert_eq!(r(None, None, Some("WSAENOTCONN"), Linux), ("ENOTCONN".into(), "winsock"));
-        assert_eq!(r(Some("10054"), None, None, Bsd), ("ECONNRESET".into(), "winsock"));
-        assert_eq!(r(Some("57"), Some("ENOTCONN"), None, Linux), ("ENOTCONN".into(), "bsd"));
-        assert_eq!(r(Some("104"), Some("ECONNRESET"), None, Bsd), ("ECONNRESET".into(), "linux"));
-        assert_eq!(r(Some("32"), Some("EPIPE"), None, Svr4), ("EPIPE".into(), "svr4"));
-        assert_eq!(r(Some("32"), Some("EPIPE"), None, Winsock), ("EPIPE".into(), "bsd"));
-        assert_eq!(r(Some("57"), Some("ECONNRESET"), None, Bsd), ("ECONNRESET".into(), "vendor"));
+        assert_eq!(
+            r(None, None, Some("WSAENOTCONN"), Linux),
+            ("ENOTCONN".into(), "winsock")
+        );
+        assert_eq!(
+            r(Some("10054"), None, None, Bsd),
+            ("ECONNRESET".into(), "winsock")
+        );
+        assert_eq!(
+            r(Some("57"), Some("ENOTCONN"), None, Linux),
+            ("ENOTCONN".into(), "bsd")
+        );
+        assert_eq!(
+            r(Some("104"), Some("ECONNRESET"), None, Bsd),
+            ("ECONNRESET".into(), "linux")
+        );
+        assert_eq!(
+            r(Some("32"), Some("EPIPE"), None, Svr4),
+            ("EPIPE".into(), "svr4")
+        );
+        assert_eq!(
+            r(Some("32"), Some("EPIPE"), None, Winsock),
+            ("EPIPE".into(), "bsd")
+        );
+        assert_eq!(
+            r(Some("57"), Some("ECONNRESET"), None, Bsd),
+            ("ECONNRESET".into(), "vendor")
+        );
         assert_eq!(r(Some("57"), None, None, Bsd), ("ENOTCONN".into(), "bsd"));
-        assert_eq!(r(Some("57"), None, None, Linux), ("UNKNOWN".into(), "linux"));
-        assert_eq!(r(Some("-18"), None, None, Linux), ("UNKNOWN".into(), "vendor"));
-        assert_eq!(r(None, Some("EPIPE"), None, Linux), ("EPIPE".into(), "text"));
+        assert_eq!(
+            r(Some("57"), None, None, Linux),
+            ("UNKNOWN".into(), "linux")
+        );
+        assert_eq!(
+            r(Some("-18"), None, None, Linux),
+            ("UNKNOWN".into(), "vendor")
+        );
+        assert_eq!(
+            r(None, Some("EPIPE"), None, Linux),
+            ("EPIPE".into(), "text")
+        );
         assert_eq!(
             r(Some("99999999999999999999999"), None, None, Linux),
             ("UNKNOWN".into(), "vendor")
@@ -380,12 +485,42 @@ mod tests {
             adjacent_number(s.as_bytes(), start, start + text.len())
                 .map(|d| String::from_utf8(d.to_vec()).unwrap())
         };
-        assert_eq!(f("send() failed (104: Connection reset by peer)", "Connection reset by peer").as_deref(), Some("104"));
-        assert_eq!(f("[Errno 111] Connection refused", "Connection refused").as_deref(), Some("111"));
-        assert_eq!(f("failed: Connection refused (111)", "Connection refused").as_deref(), Some("111"));
-        assert_eq!(f("Connection reset by peer (os error 104)", "Connection reset by peer").as_deref(), Some("104"));
-        assert_eq!(f("[WinError 10054] An existing connection was forcibly closed by the remote host", "An existing connection was forcibly closed by the remote host").as_deref(), Some("10054"));
-        assert_eq!(f("at 12:30: Connection refused", "Connection refused"), None);
+        assert_eq!(
+            f(
+                "send() failed (104: Connection reset by peer)",
+                "Connection reset by peer"
+            )
+            .as_deref(),
+            Some("104")
+        );
+        assert_eq!(
+            f("[Errno 111] Connection refused", "Connection refused").as_deref(),
+            Some("111")
+        );
+        assert_eq!(
+            f("failed: Connection refused (111)", "Connection refused").as_deref(),
+            Some("111")
+        );
+        assert_eq!(
+            f(
+                "Connection reset by peer (os error 104)",
+                "Connection reset by peer"
+            )
+            .as_deref(),
+            Some("104")
+        );
+        assert_eq!(
+            f(
+                "[WinError 10054] An existing connection was forcibly closed by the remote host",
+                "An existing connection was forcibly closed by the remote host"
+            )
+            .as_deref(),
+            Some("10054")
+        );
+        assert_eq!(
+            f("at 12:30: Connection refused", "Connection refused"),
+            None
+        );
         assert_eq!(f("write: Broken pipe", "Broken pipe"), None);
     }
 }

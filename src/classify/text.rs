@@ -25,7 +25,15 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use super::op::Op;
 use crate::errno::{Errname, table};
+
+/// Texts that say which operation failed, whatever the errno: Windows'
+/// sentence for WSAETIMEDOUT is about a connection attempt.
+const TEXT_OPS: &[(&str, Op)] = &[
+    ("A connection attempt failed", Op::Connect),
+    ("No connection could be made", Op::Connect),
+];
 
 /// Lower-case fragments, at least one of which occurs verbatim in every
 /// known error text, never at its start. Because no anchor is a text's first
@@ -50,7 +58,7 @@ pub const TEXT_ANCHORS: &[&str] = &[
     "down",
     "ddress",
     "buffer",
-    "unavailable",
+    "available",
     "would block",
     "processes",
     "system call",
@@ -74,6 +82,7 @@ pub fn case_forms(anchor: &str) -> [String; 2] {
 pub struct TextTable {
     matcher: AhoCorasick,
     names: Vec<Errname>,
+    ops: Vec<Option<Op>>,
 }
 
 impl Default for TextTable {
@@ -90,16 +99,32 @@ impl TextTable {
             .match_kind(MatchKind::LeftmostLongest)
             .build(texts.iter().map(|(t, _)| t))
             .expect("errno texts build an automaton");
+        let ops = texts
+            .iter()
+            .map(|(t, _)| {
+                TEXT_OPS
+                    .iter()
+                    .find(|(prefix, _)| t.starts_with(prefix))
+                    .map(|(_, op)| *op)
+            })
+            .collect();
         TextTable {
             matcher,
             names: texts.into_iter().map(|(_, n)| n).collect(),
+            ops,
         }
     }
 
     /// The leftmost-longest known text in `hay`: (start, end, name).
     pub fn find(&self, hay: &[u8]) -> Option<(usize, usize, Errname)> {
+        self.find_with_op(hay).map(|(s, e, n, _)| (s, e, n))
+    }
+
+    /// As [`find`](Self::find), plus the op the text itself names, if any.
+    pub fn find_with_op(&self, hay: &[u8]) -> Option<(usize, usize, Errname, Option<Op>)> {
         let m = self.matcher.find(hay)?;
-        Some((m.start(), m.end(), self.names[m.pattern().as_usize()]))
+        let i = m.pattern().as_usize();
+        Some((m.start(), m.end(), self.names[i], self.ops[i]))
     }
 }
 
@@ -110,7 +135,11 @@ mod tests {
     #[test]
     fn every_text_has_an_anchor_in_every_case_rendering() {
         for (text, name) in table().texts() {
-            for rendering in [text.to_string(), text.to_ascii_lowercase(), text.to_ascii_uppercase()] {
+            for rendering in [
+                text.to_string(),
+                text.to_ascii_lowercase(),
+                text.to_ascii_uppercase(),
+            ] {
                 assert!(
                     TEXT_ANCHORS
                         .iter()
@@ -126,14 +155,32 @@ mod tests {
     fn longest_text_wins() {
         let t = TextTable::new();
         let name = |s: &str| t.find(s.as_bytes()).map(|(_, _, n)| n.to_string());
-        assert_eq!(name("Connection reset by network").as_deref(), Some("ENETRESET"));
-        assert_eq!(name("Connection reset by peer").as_deref(), Some("ECONNRESET"));
-        assert_eq!(name("java.net.SocketException: Connection reset").as_deref(), Some("ECONNRESET"));
-        assert_eq!(name("Connection reset by mx.example.com.").as_deref(), Some("ECONNRESET"));
-        assert_eq!(name("Connection timed out with mx.example.com.").as_deref(), Some("ETIMEDOUT"));
+        assert_eq!(
+            name("Connection reset by network").as_deref(),
+            Some("ENETRESET")
+        );
+        assert_eq!(
+            name("Connection reset by peer").as_deref(),
+            Some("ECONNRESET")
+        );
+        assert_eq!(
+            name("java.net.SocketException: Connection reset").as_deref(),
+            Some("ECONNRESET")
+        );
+        assert_eq!(
+            name("Connection reset by mx.example.com.").as_deref(),
+            Some("ECONNRESET")
+        );
+        assert_eq!(
+            name("Connection timed out with mx.example.com.").as_deref(),
+            Some("ETIMEDOUT")
+        );
         assert_eq!(name("Socket is not connected").as_deref(), Some("ENOTCONN"));
         assert_eq!(name("socket is connected").as_deref(), Some("EISCONN"));
-        assert_eq!(name("read: connection reset by peer").as_deref(), Some("ECONNRESET"));
+        assert_eq!(
+            name("read: connection reset by peer").as_deref(),
+            Some("ECONNRESET")
+        );
         assert_eq!(name("all is well"), None);
     }
 

@@ -214,7 +214,11 @@ impl Table {
     pub fn by_name(&self, name: &str) -> Option<Errname> {
         let upper = name.to_ascii_uppercase();
         let bare = upper.strip_prefix("WSA").unwrap_or(&upper);
-        let bare = if bare == "EWOULDBLOCK" { "EAGAIN" } else { bare };
+        let bare = if bare == "EWOULDBLOCK" {
+            "EAGAIN"
+        } else {
+            bare
+        };
         self.by_name.get(bare).copied()
     }
 
@@ -306,10 +310,7 @@ mod tests {
     fn embedded_table_matches_shared_reference() {
         // The shared reference is the source of truth; the embedded copy must
         // not drift from it. Outside the workspace layout the check is moot.
-        let shared = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/reference/errno.tsv"
-        );
+        let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/errno.tsv");
         if let Ok(text) = std::fs::read_to_string(shared) {
             assert_eq!(text, TABLE_TSV, "src/errno/errno.tsv differs from {shared}");
         }

@@ -114,7 +114,9 @@ impl fmt::Display for Profile {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown profile {0:?} (expected one of auto, msmail, postfix, exim, sendmail, nginx, haproxy, windows, generic)")]
+#[error(
+    "unknown profile {0:?} (expected one of auto, msmail, postfix, exim, sendmail, nginx, haproxy, windows, generic)"
+)]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {

@@ -1,18 +1,25 @@
 //! Postfix (`postfix/smtp[pid]: ...`): text only, never a number.
 //!
 //! Postfix repeats a failure's reason in later lines that are not new
-//! socket errors, and only the first must be counted:
-//! - `connect to host[ip]:25: Connection refused` is the event;
-//! - that attempt's delivery status, `status=deferred (connect to ...:
-//!   Connection refused)`, repeats it;
-//! - while the destination is marked dead, `postfix/error` writes
-//!   `status=deferred (delivery temporarily suspended: connect to ...)` for
-//!   each queued message without any connection attempt.
+//! socket errors (smtp_connect.c, smtp_trouble.c, qmgr_deliver.c):
+//! - `connect to host[ip]:25: Connection refused` is logged once per address
+//!   tried: each is an event;
+//! - when the last address fails, `status=deferred (connect to ...)` repeats
+//!   its reason once per recipient;
+//! - while the destination is throttled, `postfix/error` writes
+//!   `status=deferred (delivery temporarily suspended: ...)` for each queued
+//!   message without any connection attempt.
 //!
-//! A failure Postfix logs only in a status line — `lost connection with
-//! host[ip] while sending message body`, `conversation with host[ip] timed
-//! out while receiving the initial server greeting` — is an event, with the
-//! op from the stage and UNKNOWN errname (no errno is given).
+//! A failure Postfix logs only as a reason — `lost connection with host[ip]
+//! while sending message body`, `conversation with host[ip] timed out while
+//! receiving the initial server greeting` — is an event, with the op from the
+//! stage and UNKNOWN errname (no errno is given). On a non-final server it
+//! is a `QID: reason` line; on the final one the status line of the first
+//! recipient; the same status for the next recipients of that queue file is
+//! a repeat (keyed by process, queue id and reason).
+//!
+//! Inbound hang-ups (`postfix/smtpd: lost connection after DATA from ...`)
+//! are clients going away, not the stack refusing data: not counted.
 
 use crate::classify::op::Op;
 use crate::classify::rule::{Gate, RuleSpec};
@@ -24,13 +31,14 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec::repeat(
         "postfix.suspended",
         Gate::Literals(TAG),
-        r"\bpostfix[A-Za-z0-9_.-]*/error\[[0-9]+\]: |\bstatus=[a-z]+ \(delivery temporarily suspended: ",
+        r"\bpostfix[A-Za-z0-9_.-]*/(?:error|retry)\[[0-9]+\]: |\bstatus=[a-z]+ \(delivery temporarily suspended: ",
     ),
     RuleSpec::event(
         "postfix.lost_connection",
         Gate::Literals(TAG),
-        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: .*\bstatus=[a-z]+ \((?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>[^)]*?)\)",
-    ),
+        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: (?P<key>[0-9A-Za-z]+): (?:.*\bstatus=[a-z]+ \()?(?P<key2>(?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>[^)]*))",
+    )
+    .dedupe(16),
     RuleSpec::repeat(
         "postfix.status_repeat",
         Gate::Literals(TAG),
@@ -39,7 +47,17 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec::event(
         "postfix.connect",
         Gate::Literals(TAG),
-        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: connect to \S+: (?P<text>.+)",
+        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp|qmgr|[a-z]+)\[[0-9]+\]: (?:warning: )?connect to \S+(?: \S+)?: (?P<text>.+)",
     )
-    .with_op(Op::Connect),
+    .with_op(Op::Connect)
+    .strict(),
+    // TLS handshakes are the one place Postfix logs an errno text after
+    // connect(): tls_client.c / tls_server.c `%m`.
+    RuleSpec::event(
+        "postfix.tls",
+        Gate::Literals(TAG),
+        r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]+\[[0-9]+\]: SSL_(?:connect|accept) error (?:to|from) \S+: (?P<text>.+)",
+    )
+    .with_op(Op::Unknown)
+    .strict(),
 ];
