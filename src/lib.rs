@@ -15,6 +15,8 @@
 //! - [`config`]: the YAML config, validated with file and line in every error.
 //! - [`metrics`]: the counters and their exposition.
 //! - [`report`]: the `scan` and `explain` commands' output.
+//! - [`http`]: the HTTP server: accept loop and its limits, `/metrics`
+//!   (gzip when asked), the landing page, `/-/healthy` and `/-/ready`.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls these.
 #![forbid(unsafe_code)]
@@ -23,6 +25,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod errno;
+pub mod http;
 pub mod metrics;
 pub mod report;
 pub mod source;
