@@ -2,10 +2,12 @@
 //! (`--web.listen-address`, `--log.level`); parsing only, no behaviour.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::classify::Profile;
+use crate::config::StartAt;
 use crate::errno::Dialect;
 use crate::report::Format;
 
@@ -13,15 +15,22 @@ use crate::report::Format;
 #[command(
     name = "gateway_exporter",
     version,
-    about = "Counts the socket errors gateways log, by operation and errno, for Prometheus."
+    about = "Counts the socket errors gateways log, by operation and errno, for Prometheus.",
+    long_about = "Counts the socket errors gateways log, by operation and errno, for Prometheus.\n\n\
+        Without a subcommand it serves: it follows the configured logs and serves /metrics.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Follow the configured logs and serve /metrics (the default).
+    Serve(ServeArgs),
     /// Read log lines on stdin; print one JSON object per line saying whether
     /// and how it is counted.
     Explain(ExplainArgs),
@@ -69,6 +78,90 @@ pub struct ScanArgs {
     /// Files to scan; `-` is stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// The live exporter's flags, named as Prometheus exporters name them.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// YAML config: sources, user rules, watch list.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A log file or glob to follow (repeatable); forms a source named
+    /// "default" beside those of the config.
+    #[arg(long = "log.path", value_name = "PATH_OR_GLOB")]
+    pub log_paths: Vec<String>,
+    /// Profile of the --log.path source.
+    #[arg(long = "log.profile", default_value = "auto", value_parser = parse_profile)]
+    pub log_profile: Profile,
+    /// Numbering of bare numbers in the --log.path source (default: the
+    /// profile's own).
+    #[arg(long = "errno.dialect", value_parser = parse_dialect)]
+    pub errno_dialect: Option<Dialect>,
+    /// Where the --log.path source starts in files present at startup:
+    /// end (like tail -F) or beginning.
+    #[arg(long = "log.start-at", default_value = "end", value_parser = parse_start_at)]
+    pub log_start_at: StartAt,
+    /// Lines longer than this many bytes are counted as oversize and skipped.
+    #[arg(long = "log.max-line-bytes", default_value_t = crate::classify::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: usize,
+    /// Longest wait between checks of a log file (inotify wakes earlier).
+    #[arg(long = "log.poll-interval", default_value = "1s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Addresses to listen on (repeatable); ":10057" is every interface.
+    #[arg(long = "web.listen-address", default_value = ":10057")]
+    pub listen_addresses: Vec<String>,
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// The URL under which the exporter is reached (e.g. behind a reverse
+    /// proxy); its path prefixes every route and link.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// Where runbook links point (default: the exporter's own /runbook).
+    #[arg(long = "web.runbook-url")]
+    pub runbook_url: Option<String>,
+    /// Most concurrent HTTP connections; more wait for a free slot.
+    #[arg(long = "web.max-connections", default_value_t = 64)]
+    pub max_connections: usize,
+    /// Only log messages with the given severity or above: debug, info,
+    /// warn, error.
+    #[arg(long = "log.level", default_value = "info", value_parser = crate::logging::parse_level)]
+    pub log_level: log::LevelFilter,
+    /// Output format of log messages: logfmt or json.
+    #[arg(long = "log.format", default_value = "logfmt")]
+    pub log_format: crate::logging::Format,
+}
+
+fn parse_start_at(s: &str) -> Result<StartAt, String> {
+    match s {
+        "end" => Ok(StartAt::End),
+        "beginning" => Ok(StartAt::Beginning),
+        _ => Err("expected end or beginning".into()),
+    }
+}
+
+/// `500ms`, `2s`, `1m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 500ms, 2s or 1m, got {s:?}"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => {
+            return Err(format!(
+                "expected a duration like 500ms, 2s or 1m, got {s:?}"
+            ));
+        }
+    };
+    if d.is_zero() {
+        return Err("the duration must be above zero".into());
+    }
+    Ok(d)
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {

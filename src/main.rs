@@ -11,6 +11,7 @@ use gateway_exporter::classify::Classifier;
 use gateway_exporter::cli::{ClassifyArgs, Cli, Command};
 use gateway_exporter::config::{Config, ConfigError};
 use gateway_exporter::report;
+use gateway_exporter::serve::{self, ServeError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,7 +19,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway_exporter: {e:#}");
-            if e.downcast_ref::<ConfigError>().is_some() {
+            let usage = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<ServeError>()
+                    .is_some_and(ServeError::is_usage);
+            if usage {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -28,7 +32,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    match command {
+        Command::Serve(args) => Ok(serve::run(args)?),
         Command::Explain(args) => {
             let c = classifier(&args.classify)?;
             let mut out = BufWriter::new(io::stdout().lock());

@@ -27,7 +27,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::classify::{BlockStats, Event};
 
@@ -46,6 +46,12 @@ pub struct LogMetrics {
     oversize: IntCounterVec,
     unrecognized: IntCounterVec,
     repeated: IntCounterVec,
+    last_error: GaugeVec,
+    rotations: IntCounterVec,
+    read_errors: IntCounterVec,
+    files: IntGaugeVec,
+    up: IntGaugeVec,
+    last_line: GaugeVec,
     unknown_errnos: Mutex<HashMap<String, HashSet<String>>>,
 }
 
@@ -62,6 +68,47 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .expect("each metric is registered once");
     c
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)
+        .expect("metric names and labels are valid literals");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("each metric is registered once");
+    g
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels)
+        .expect("metric names and labels are valid literals");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("each metric is registered once");
+    g
+}
+
+/// Seconds since the Unix epoch, as Prometheus timestamps are written.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Registers `gateway_exporter_build_info` in `registry`.
+pub fn register_build_info(registry: &Registry) {
+    let g = int_gauge(
+        registry,
+        "gateway_exporter_build_info",
+        "A metric with a constant '1' value labelled by version, revision and the rustc that built the exporter.",
+        &["version", "revision", "rustc_version"],
+    );
+    g.with_label_values(&[
+        env!("CARGO_PKG_VERSION"),
+        env!("GATEWAY_EXPORTER_REVISION"),
+        env!("GATEWAY_EXPORTER_RUSTC_VERSION"),
+    ])
+    .set(1);
 }
 
 impl LogMetrics {
@@ -99,6 +146,42 @@ impl LogMetrics {
                 r,
                 "gateway_log_repeated_errors_total",
                 "Lines that repeat an earlier socket error or report a cached failure state; not counted as socket errors.",
+                &["source"],
+            ),
+            last_error: gauge(
+                r,
+                "gateway_last_socket_error_timestamp_seconds",
+                "When the exporter last counted a socket error, by operation and canonical name (Unix time).",
+                &["source", "op", "errname"],
+            ),
+            rotations: counter(
+                r,
+                "gateway_log_rotations_total",
+                "Rotations of followed log files, by kind (rename, truncate, recreate).",
+                &["source", "kind"],
+            ),
+            read_errors: counter(
+                r,
+                "gateway_log_read_errors_total",
+                "Failures to find, open or read a log path, by reason.",
+                &["source", "reason"],
+            ),
+            files: int_gauge(
+                r,
+                "gateway_log_files",
+                "Log files currently followed.",
+                &["source"],
+            ),
+            up: int_gauge(
+                r,
+                "gateway_log_up",
+                "1 when every path or glob of the source resolves to readable files, else 0.",
+                &["source"],
+            ),
+            last_line: gauge(
+                r,
+                "gateway_log_last_line_timestamp_seconds",
+                "When a line last arrived (Unix time); the time following started until the first line.",
                 &["source"],
             ),
             unknown_errnos: Mutex::new(HashMap::new()),
@@ -145,6 +228,66 @@ impl LogMetrics {
     pub fn touch_socket_error(&self, source: &str, op: &str, errno: &str, errname: &str) {
         self.socket_errors
             .with_label_values(&[source, op, errno, errname]);
+    }
+
+    /// Makes the series of a followed source exist: counters at 0, `up` at
+    /// 0 until the first pass, the last-line time at `now`.
+    pub fn touch_followed_source(&self, source: &str, kinds: &[&str], reasons: &[&str], now: f64) {
+        self.touch_source(source);
+        for kind in kinds {
+            self.rotations.with_label_values(&[source, kind]);
+        }
+        for reason in reasons {
+            self.read_errors.with_label_values(&[source, reason]);
+        }
+        self.files.with_label_values(&[source]).set(0);
+        self.up.with_label_values(&[source]).set(0);
+        self.last_line.with_label_values(&[source]).set(now);
+    }
+
+    pub fn mark_error_time(&self, source: &str, op: &str, errname: &str, now: f64) {
+        self.last_error
+            .with_label_values(&[source, op, errname])
+            .set(now);
+    }
+
+    pub fn mark_line_time(&self, source: &str, now: f64) {
+        self.last_line.with_label_values(&[source]).set(now);
+    }
+
+    pub fn record_rotation(&self, source: &str, kind: &str) {
+        self.rotations.with_label_values(&[source, kind]).inc();
+    }
+
+    pub fn record_read_error(&self, source: &str, reason: &str) {
+        self.read_errors.with_label_values(&[source, reason]).inc();
+    }
+
+    pub fn set_status(&self, source: &str, files: usize, up: bool) {
+        self.files.with_label_values(&[source]).set(files as i64);
+        self.up.with_label_values(&[source]).set(i64::from(up));
+    }
+
+    /// Socket errors summed by errname over every other label.
+    pub fn errname_totals(&self) -> Vec<(String, u64)> {
+        let mut totals: HashMap<String, u64> = HashMap::new();
+        for family in self.registry.gather() {
+            if family.name() != "gateway_socket_errors_total" {
+                continue;
+            }
+            for m in family.get_metric() {
+                let name = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "errname")
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default();
+                *totals.entry(name).or_default() += m.get_counter().get_value() as u64;
+            }
+        }
+        let mut v: Vec<_> = totals.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 
     /// Makes the per-source series exist at 0.

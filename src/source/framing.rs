@@ -106,6 +106,21 @@ impl Framer {
         self.skipping = false;
     }
 
+    /// Forgets everything held (the file was truncated under us: the held
+    /// partial line belonged to content that is gone).
+    pub fn reset(&mut self) {
+        self.filled = 0;
+        self.skipping = false;
+    }
+
+    /// Discards input up to and including the next newline without counting
+    /// it: used when reading starts in the middle of a line.
+    pub fn skip_to_next_line(&mut self) {
+        self.reset();
+        // Already skipping, so a long remainder is not counted as oversize.
+        self.skipping = true;
+    }
+
     /// Bytes held back as a partial line.
     pub fn pending(&self) -> usize {
         if self.skipping { 0 } else { self.filled }

@@ -18,7 +18,9 @@
 //! assert_eq!(framer.pending(), 3); // "thr" waits for its newline
 //! ```
 
+pub mod follow;
 pub mod framing;
+mod wake;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};

@@ -92,6 +92,15 @@ impl Profile {
         }
     }
 
+    /// Whether the program logs errno numbers in its events at all
+    /// (Postfix, HAProxy, Sendmail and Exim events carry only texts).
+    pub fn logs_numbers(self) -> bool {
+        !matches!(
+            self,
+            Profile::Postfix | Profile::Haproxy | Profile::Sendmail | Profile::Exim
+        )
+    }
+
     pub fn rules(self) -> &'static [RuleSpec] {
         match self {
             Profile::Auto => &[],

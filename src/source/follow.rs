@@ -1,0 +1,629 @@
+//! Following log files by glob, across rotations, like `tail -F`.
+//!
+//! A [`Follower`] owns the open files of one source and reports what it reads
+//! through the narrow [`Sink`] trait: blocks of whole lines, lines skipped as
+//! oversize, rotations, read errors, and a status after every pass. It knows
+//! nothing of classification or metrics.
+//!
+//! Files are read with `std::fs` on the caller's (dedicated) thread. inotify
+//! on the watched directories only wakes the thread early; the truth is a
+//! stat of every matched path at each pass, so a missed or overflowed event
+//! costs latency, never lines. Files are identified by (device, inode):
+//!
+//! - **rename** (logrotate's default): the path names a new inode while the
+//!   old one still has links. The old file is drained to its end — and kept
+//!   open for a grace period, because writers keep appending until they
+//!   reopen — before it is closed; the new file is read from its start.
+//! - **recreate** (delete + create): as rename, but the old inode has no
+//!   links left.
+//! - **truncate** (copytruncate): the same inode got shorter than what was
+//!   read, or its first bytes changed (truncated and rewritten past the old
+//!   offset between two passes, or a deleted file's inode reused by a new
+//!   one); it is read again from its start.
+//!
+//! A file renamed to another path that the globs also match is recognised by
+//! its inode and kept at its offset, never read twice. Compressed rotations
+//! (`.gz`, `.bz2`, `.xz`, `.zst`) are never followed.
+//!
+//! ```no_run
+//! use gateway_exporter::source::follow::{FollowConfig, Follower};
+//! # struct Print;
+//! # impl gateway_exporter::source::follow::Sink for Print {
+//! #     fn lines(&mut self, _: &std::path::Path, b: &[u8]) { print!("{}", String::from_utf8_lossy(b)) }
+//! # }
+//! let mut f = Follower::new(FollowConfig::new(vec!["/var/log/mail.log".into()]));
+//! loop {
+//!     f.poll_once(&mut Print);
+//!     f.wait();
+//! }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::framing::Framer;
+use crate::config::StartAt;
+
+/// How a followed file was rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RotationKind {
+    Rename,
+    Truncate,
+    Recreate,
+}
+
+impl RotationKind {
+    pub const ALL: [RotationKind; 3] = [
+        RotationKind::Rename,
+        RotationKind::Truncate,
+        RotationKind::Recreate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationKind::Rename => "rename",
+            RotationKind::Truncate => "truncate",
+            RotationKind::Recreate => "recreate",
+        }
+    }
+}
+
+/// Why a path could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadErrorReason {
+    NotFound,
+    PermissionDenied,
+    Io,
+}
+
+impl ReadErrorReason {
+    pub const ALL: [ReadErrorReason; 3] = [
+        ReadErrorReason::NotFound,
+        ReadErrorReason::PermissionDenied,
+        ReadErrorReason::Io,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorReason::NotFound => "not_found",
+            ReadErrorReason::PermissionDenied => "permission_denied",
+            ReadErrorReason::Io => "io",
+        }
+    }
+
+    fn of(e: &io::Error) -> ReadErrorReason {
+        match e.kind() {
+            io::ErrorKind::NotFound => ReadErrorReason::NotFound,
+            io::ErrorKind::PermissionDenied => ReadErrorReason::PermissionDenied,
+            _ => ReadErrorReason::Io,
+        }
+    }
+}
+
+/// Where a follower's findings go.
+pub trait Sink {
+    /// Whole lines read from `path`. The last line of a file that is closed
+    /// for good is passed even without its newline.
+    fn lines(&mut self, path: &Path, block: &[u8]);
+    /// Bytes read from `path` (including skipped ones).
+    fn bytes(&mut self, _path: &Path, _n: u64) {}
+    /// `n` lines of `path` were too long to hold and were skipped.
+    fn oversize_skipped(&mut self, _path: &Path, _n: u64) {}
+    /// `path` was rotated.
+    fn rotated(&mut self, _path: &Path, _kind: RotationKind) {}
+    /// `what` (a path or a pattern) could not be read. `first` is true the
+    /// first time in a row this happens, so callers can log it once.
+    fn read_error(
+        &mut self,
+        _what: &str,
+        _reason: ReadErrorReason,
+        _err: &io::Error,
+        _first: bool,
+    ) {
+    }
+    /// After every pass: how many files are followed, and whether every
+    /// pattern matched at least one readable file.
+    fn status(&mut self, _files: usize, _up: bool) {}
+}
+
+/// What to follow, and how.
+#[derive(Debug, Clone)]
+pub struct FollowConfig {
+    /// Paths or globs (`*`, `?`, `[...]`).
+    pub patterns: Vec<String>,
+    /// Where files present at the first pass start; files that appear later
+    /// are always read from their beginning.
+    pub start_at: StartAt,
+    pub max_line_bytes: usize,
+    /// The longest wait between passes when inotify says nothing.
+    pub poll_interval: Duration,
+    /// How long a rotated-away file is still read after it last grew.
+    pub drain_grace: Duration,
+}
+
+impl FollowConfig {
+    pub fn new(patterns: Vec<String>) -> FollowConfig {
+        FollowConfig {
+            patterns,
+            start_at: StartAt::End,
+            max_line_bytes: crate::classify::DEFAULT_MAX_LINE_BYTES,
+            poll_interval: Duration::from_millis(1000),
+            drain_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+type FileId = (u64, u64);
+
+/// How many leading bytes identify a file's content besides its inode.
+pub const HEAD_BYTES: usize = 256;
+
+struct Tracked {
+    path: PathBuf,
+    file: File,
+    id: FileId,
+    /// Bytes of the file read so far (the file position).
+    offset: u64,
+    framer: Framer,
+    /// The file's first bytes (up to [`HEAD_BYTES`]) as last seen.
+    head: Vec<u8>,
+}
+
+impl Tracked {
+    /// Whether the file's first bytes differ from those seen before; learns
+    /// more of them while the file is shorter than [`HEAD_BYTES`].
+    fn head_changed(&mut self, len: u64) -> io::Result<bool> {
+        let want = (HEAD_BYTES as u64).min(len) as usize;
+        let mut buf = [0u8; HEAD_BYTES];
+        let got = read_at_most(&self.file, &mut buf[..want])?;
+        let check = got.min(self.head.len());
+        if buf[..check] != self.head[..check] {
+            return Ok(true);
+        }
+        if got > self.head.len() {
+            self.head = buf[..got].to_vec();
+        }
+        Ok(false)
+    }
+}
+
+fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+struct Draining {
+    t: Tracked,
+    last_growth: Instant,
+}
+
+/// Follows the files of one source.
+pub struct Follower {
+    cfg: FollowConfig,
+    tracked: HashMap<FileId, Tracked>,
+    draining: Vec<Draining>,
+    first_pass: bool,
+    failing: HashSet<String>,
+    wake: Option<super::wake::Wake>,
+}
+
+fn is_compressed(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("gz" | "bz2" | "xz" | "zst" | "lz4" | "Z" | "zip")
+    )
+}
+
+impl Follower {
+    pub fn new(cfg: FollowConfig) -> Follower {
+        let wake = super::wake::Wake::new(&cfg.patterns);
+        Follower {
+            cfg,
+            tracked: HashMap::new(),
+            draining: Vec::new(),
+            first_pass: true,
+            failing: HashSet::new(),
+            wake,
+        }
+    }
+
+    /// Files currently followed (not counting rotated files still draining).
+    pub fn files(&self) -> usize {
+        self.tracked.len()
+    }
+
+    /// Waits until inotify reports a change under a watched directory, or
+    /// the poll interval passes.
+    pub fn wait(&mut self) {
+        match &mut self.wake {
+            Some(w) => w.wait(self.cfg.poll_interval),
+            None => std::thread::sleep(self.cfg.poll_interval),
+        }
+    }
+
+    fn error(&mut self, sink: &mut impl Sink, what: &str, e: &io::Error) {
+        let first = self.failing.insert(what.to_string());
+        sink.read_error(what, ReadErrorReason::of(e), e, first);
+    }
+
+    /// One pass: find files, notice rotations, read what is new.
+    pub fn poll_once(&mut self, sink: &mut impl Sink) {
+        let mut up = true;
+        let mut seen: HashSet<FileId> = HashSet::new();
+        let patterns = self.cfg.patterns.clone();
+        for pattern in &patterns {
+            let paths = match glob::glob(pattern) {
+                Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+                Err(e) => {
+                    up = false;
+                    let err = io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+                    self.error(sink, pattern, &err);
+                    continue;
+                }
+            };
+            let mut matched = 0;
+            let mut readable = 0;
+            for path in paths {
+                if is_compressed(&path) {
+                    continue;
+                }
+                matched += 1;
+                match self.visit(&path, sink) {
+                    Ok(Some(id)) => {
+                        readable += 1;
+                        seen.insert(id);
+                        self.failing.remove(&path.display().to_string());
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        up = false;
+                        self.error(sink, &path.display().to_string(), &e);
+                    }
+                }
+            }
+            if matched == 0 {
+                up = false;
+                let e = io::Error::new(io::ErrorKind::NotFound, "no file matches");
+                self.error(sink, pattern, &e);
+            } else {
+                self.failing.remove(pattern);
+                // Paths that matched but failed were reported one by one.
+                up &= readable > 0;
+            }
+        }
+        // Files no pattern matches any more were renamed away or deleted.
+        let gone: Vec<FileId> = self
+            .tracked
+            .keys()
+            .filter(|id| !seen.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some(t) = self.tracked.remove(&id) {
+                let kind = rotation_kind_of(&t.file);
+                sink.rotated(&t.path, kind);
+                self.start_draining(t, sink);
+            }
+        }
+        self.drain_rotated(sink);
+        self.first_pass = false;
+        sink.status(self.tracked.len(), up);
+    }
+
+    /// Looks at one matched path. Returns the identity of the file followed
+    /// there, `None` for something that is not a regular file.
+    fn visit(&mut self, path: &Path, sink: &mut impl Sink) -> io::Result<Option<FileId>> {
+        let meta = std::fs::metadata(path)?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let id = (meta.dev(), meta.ino());
+        // The file that this path named before, if it is not `id` any more.
+        let replaced = self
+            .tracked
+            .iter()
+            .find(|(tid, t)| t.path == path && **tid != id)
+            .map(|(tid, _)| *tid);
+        if let Some(old) = replaced {
+            if let Some(t) = self.tracked.remove(&old) {
+                let kind = rotation_kind_of(&t.file);
+                sink.rotated(&t.path, kind);
+                self.start_draining(t, sink);
+            }
+        }
+        if !self.tracked.contains_key(&id) {
+            // A rotated file that another pattern still matches (renamed
+            // within the glob): keep following it where it was.
+            if let Some(i) = self.draining.iter().position(|d| d.t.id == id) {
+                let d = self.draining.swap_remove(i);
+                self.tracked.insert(id, d.t);
+            }
+        }
+        if let Some(t) = self.tracked.get_mut(&id) {
+            // Renamed to another matched path: same file, same offset.
+            t.path = path.to_path_buf();
+            if meta.len() < t.offset || t.head_changed(meta.len())? {
+                sink.rotated(path, RotationKind::Truncate);
+                t.file.seek(SeekFrom::Start(0))?;
+                t.offset = 0;
+                t.framer.reset();
+                t.head.clear();
+                t.head_changed(meta.len())?;
+            }
+            if meta.len() > t.offset {
+                read_available(t, sink)?;
+            }
+            return Ok(Some(id));
+        }
+        let mut file = File::open(path)?;
+        let mut framer = Framer::new(self.cfg.max_line_bytes);
+        let mut offset = 0;
+        if self.first_pass && self.cfg.start_at == StartAt::End && meta.len() > 0 {
+            offset = meta.len();
+            // Starting inside a line would count its tail as a line.
+            file.seek(SeekFrom::Start(offset - 1))?;
+            let mut last = [0u8; 1];
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                framer.skip_to_next_line();
+            }
+        }
+        let mut t = Tracked {
+            path: path.to_path_buf(),
+            file,
+            id,
+            offset,
+            framer,
+            head: Vec::new(),
+        };
+        t.head_changed(meta.len())?;
+        read_available(&mut t, sink)?;
+        self.tracked.insert(id, t);
+        Ok(Some(id))
+    }
+
+    fn start_draining(&mut self, mut t: Tracked, sink: &mut impl Sink) {
+        if let Err(e) = read_available(&mut t, sink) {
+            let what = t.path.display().to_string();
+            self.error(sink, &what, &e);
+        }
+        self.draining.push(Draining {
+            t,
+            last_growth: Instant::now(),
+        });
+    }
+
+    fn drain_rotated(&mut self, sink: &mut impl Sink) {
+        let grace = self.cfg.drain_grace;
+        let mut keep = Vec::new();
+        for mut d in std::mem::take(&mut self.draining) {
+            // The same file may have come back under a followed path.
+            if self.tracked.contains_key(&d.t.id) {
+                continue;
+            }
+            match read_available(&mut d.t, sink) {
+                Ok(n) if n > 0 => d.last_growth = Instant::now(),
+                Ok(_) => {}
+                Err(e) => {
+                    let what = d.t.path.display().to_string();
+                    self.error(sink, &what, &e);
+                }
+            }
+            if d.last_growth.elapsed() >= grace {
+                let path = d.t.path.clone();
+                d.t.framer.finish(|b| sink.lines(&path, b));
+            } else {
+                keep.push(d);
+            }
+        }
+        self.draining = keep;
+    }
+
+    /// Reads every file, rotated ones included, to its end and passes on
+    /// partial last lines: for a final pass before exiting.
+    pub fn finish(&mut self, sink: &mut impl Sink) {
+        self.poll_once(sink);
+        for mut d in std::mem::take(&mut self.draining) {
+            let _ = read_available(&mut d.t, sink);
+            let path = d.t.path.clone();
+            d.t.framer.finish(|b| sink.lines(&path, b));
+        }
+    }
+}
+
+/// A file that was moved keeps its links; a deleted one has none.
+fn rotation_kind_of(file: &File) -> RotationKind {
+    match file.metadata() {
+        Ok(m) if m.nlink() == 0 => RotationKind::Recreate,
+        _ => RotationKind::Rename,
+    }
+}
+
+/// Reads `t` from its offset to its current end. Returns the bytes read.
+fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let skipped_before = t.framer.oversize_skipped;
+        let n = t.framer.read_from(&mut t.file)?;
+        if t.framer.oversize_skipped > skipped_before {
+            sink.oversize_skipped(&t.path, t.framer.oversize_skipped - skipped_before);
+        }
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        t.offset += n as u64;
+        sink.bytes(&t.path, n as u64);
+        let path = &t.path;
+        t.framer.drain(|b| sink.lines(path, b));
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[derive(Default)]
+    struct Collect {
+        lines: Vec<String>,
+        rotations: Vec<RotationKind>,
+        errors: Vec<ReadErrorReason>,
+        up: bool,
+    }
+
+    impl Sink for Collect {
+        fn lines(&mut self, _: &Path, block: &[u8]) {
+            let text = String::from_utf8_lossy(block);
+            self.lines.extend(text.lines().map(str::to_string));
+        }
+        fn rotated(&mut self, _: &Path, kind: RotationKind) {
+            self.rotations.push(kind);
+        }
+        fn read_error(&mut self, _: &str, r: ReadErrorReason, _: &io::Error, _: bool) {
+            self.errors.push(r);
+        }
+        fn status(&mut self, _: usize, up: bool) {
+            self.up = up;
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gwexp-follow-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn append(p: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    fn follower(pattern: &Path, start_at: StartAt) -> Follower {
+        let mut cfg = FollowConfig::new(vec![pattern.display().to_string()]);
+        cfg.start_at = start_at;
+        cfg.drain_grace = Duration::ZERO;
+        Follower::new(cfg)
+    }
+
+    #[test]
+    fn starts_at_end_and_holds_partial_lines() {
+        let d = dir("end");
+        let log = d.join("a.log");
+        append(&log, "old 1\nold 2\nhalf");
+        let mut f = follower(&log, StartAt::End);
+        let mut s = Collect::default();
+        f.poll_once(&mut s);
+        assert!(s.lines.is_empty());
+        append(&log, " line\nnew 1\nnew");
+        f.poll_once(&mut s);
+        assert_eq!(s.lines, ["new 1"]);
+        append(&log, " 2\n");
+        f.poll_once(&mut s);
+        assert_eq!(s.lines, ["new 1", "new 2"]);
+        assert!(s.up);
+    }
+
+    #[test]
+    fn follows_every_rotation_kind() {
+        let d = dir("rot");
+        let log = d.join("gw.log");
+        append(&log, "");
+        let mut f = follower(&log, StartAt::Beginning);
+        let mut s = Collect::default();
+        f.poll_once(&mut s);
+        append(&log, "a\n");
+        f.poll_once(&mut s);
+        // rename, with a late write to the old file before the writer reopens
+        std::fs::rename(&log, d.join("gw.log.1")).unwrap();
+        append(&d.join("gw.log.1"), "b\n");
+        append(&log, "c\n");
+        f.poll_once(&mut s);
+        // copytruncate
+        std::fs::copy(&log, d.join("gw.log.2")).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&log)
+            .unwrap();
+        append(&log, "d\n");
+        f.poll_once(&mut s);
+        // delete + recreate
+        std::fs::remove_file(&log).unwrap();
+        append(&log, "e\n");
+        f.poll_once(&mut s);
+        f.poll_once(&mut s);
+        let mut got = s.lines.clone();
+        got.sort();
+        assert_eq!(got, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            s.rotations,
+            [
+                RotationKind::Rename,
+                RotationKind::Truncate,
+                RotationKind::Recreate
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rename_within_the_glob_is_not_read_twice() {
+        let d = dir("glob");
+        let log = d.join("gw.log");
+        append(&log, "one\n");
+        let mut f = follower(&d.join("gw.log*"), StartAt::Beginning);
+        let mut s = Collect::default();
+        f.poll_once(&mut s);
+        std::fs::rename(&log, d.join("gw.log.1")).unwrap();
+        append(&log, "two\n");
+        f.poll_once(&mut s);
+        f.poll_once(&mut s);
+        assert_eq!(s.lines, ["one", "two"]);
+    }
+
+    #[test]
+    fn missing_files_are_reported_and_picked_up_later() {
+        let d = dir("missing");
+        let log = d.join("late.log");
+        let mut f = follower(&log, StartAt::End);
+        let mut s = Collect::default();
+        f.poll_once(&mut s);
+        assert!(!s.up);
+        assert_eq!(s.errors, [ReadErrorReason::NotFound]);
+        append(&log, "first\n");
+        f.poll_once(&mut s);
+        assert!(s.up);
+        // A file that appears after the start is read from its beginning.
+        assert_eq!(s.lines, ["first"]);
+    }
+
+    #[test]
+    fn compressed_rotations_are_ignored() {
+        let d = dir("gz");
+        append(&d.join("gw.log.1.gz"), "\x1fjunk\n");
+        append(&d.join("gw.log"), "x\n");
+        let mut f = follower(&d.join("gw.log*"), StartAt::Beginning);
+        let mut s = Collect::default();
+        f.poll_once(&mut s);
+        assert_eq!(s.lines, ["x"]);
+        assert_eq!(f.files(), 1);
+    }
+}
