@@ -33,12 +33,21 @@ pub const RULES: &[RuleSpec] = &[
         Gate::Literals(TAG),
         r"\bpostfix[A-Za-z0-9_.-]*/(?:error|retry)\[[0-9]+\]: |\bstatus=[a-z]+ \(delivery temporarily suspended: ",
     ),
+    // The final server's failure is logged in the status line of every
+    // recipient of the queue file; the lines of one attempt share relay,
+    // delay and reason, while a retry of the same file has a new delay.
+    RuleSpec::event(
+        "postfix.lost_connection_status",
+        Gate::Literals(TAG),
+        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: (?P<key>[0-9A-Za-z]+): to=<[^>]*>,(?: orig_to=<[^>]*>,)? (?P<key2>.*\bstatus=[a-z]+ \((?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>[^)]*)\))",
+    )
+    .dedupe(64),
+    // A non-final server's failure: one line per attempt.
     RuleSpec::event(
         "postfix.lost_connection",
         Gate::Literals(TAG),
-        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: (?P<key>[0-9A-Za-z]+): (?:.*\bstatus=[a-z]+ \()?(?P<key2>(?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>[^)]*))",
-    )
-    .dedupe(16),
+        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: [0-9A-Za-z]+: (?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>.*)",
+    ),
     RuleSpec::repeat(
         "postfix.status_repeat",
         Gate::Literals(TAG),

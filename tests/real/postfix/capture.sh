@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
 WORK=${WORK:-/tmp/postfix-capture}
 BASE=2500
-OUTDIR="$REPO/tests/fixtures/real"
+OUTDIR=${OUTDIR:-"$REPO/tests/fixtures/real"}
 
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 
@@ -152,6 +152,7 @@ sys.stdout.write(line * 40000)'
 
 # Queue everything before starting Postfix, so qmgr finds several messages for
 # the refused destination at once (-> "delivery temporarily suspended").
+# (postdrop warns "unable to look up public/pickup" meanwhile: harmless)
 { printf 'Subject: two recipients, refused\n\ntest\n'; } | send a@mx.example.test rcpt1@refused.test rcpt2@refused.test
 for n in 3 4 5; do
     printf 'Subject: refused %s\n\ntest\n' "$n" | send b@mx.example.test "rcpt$n@refused.test"
@@ -198,4 +199,6 @@ OUT="$OUTDIR/postfix-$VERSION.log"
 HOST=$(hostname)
 sed -E -e "s/^([A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}) $HOST /\1 mx.example.test /" \
        -e "s/\b$HOST\b/mx.example.test/g" "$LOG" > "$OUT"
+echo "fault server connections by behaviour (each is one delivery attempt):"
+grep -o 'faultsmtp [0-9:]* [a-z]*: connection' "$WORK/faultsmtp.err" | awk '{print $3}' | sort | uniq -c || true
 echo "wrote $OUT ($(wc -l < "$OUT") lines); queue left: $WORK/queue.txt"

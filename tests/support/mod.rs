@@ -1,0 +1,347 @@
+//! Shared helpers for tests that run the real binary and real components.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A fresh temporary directory for one test.
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gwexp-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The path of an external tool, or `None` when the test must skip. Under
+/// CI a missing tool is a failure, never a skip.
+pub fn require(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(tool))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            !under_ci(),
+            "{tool} is required under CI (run tests/run-all.sh, which installs it)"
+        );
+        eprintln!("SKIP: {tool} not installed (tests/run-all.sh installs it)");
+    }
+    found
+}
+
+/// Appends `text` to `path`, creating it.
+pub fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A running exporter on an ephemeral loopback port.
+pub struct Exporter {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Exporter {
+    /// Starts `gateway_exporter` with `args` plus a loopback listen address
+    /// and a short poll interval, and waits until it listens.
+    pub fn start(args: &[&str]) -> Exporter {
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_gateway_exporter")), args)
+    }
+
+    pub fn start_with(mut cmd: Command, args: &[&str]) -> Exporter {
+        let mut child = cmd
+            .args(args)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.poll-interval",
+                "100ms",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gateway_exporter");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|f| f.strip_prefix("address="))
+                    .filter(|_| line.contains("msg=listening"))
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a.parse().unwrap(),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Exporter { child, addr, log }
+    }
+
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.addr, path)
+    }
+
+    pub fn scrape(&self) -> String {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Waits until `sum(name{labels})` equals `want`; panics with the last
+    /// scrape after `timeout`.
+    pub fn wait_for(&self, name: &str, labels: &[(&str, &str)], want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = self.scrape();
+            let got = sum(&text, name, labels);
+            if got == Some(want) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("{name}{labels:?}: want {want}, got {got:?}\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "exporter did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET over loopback: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+/// Parses `{a="b",c="d"}` label sets.
+pub fn labels_of(series: &str) -> Vec<(String, String)> {
+    let Some(start) = series.find('{') else {
+        return vec![];
+    };
+    let inner = &series[start + 1..series.rfind('}').unwrap_or(series.len())];
+    let mut out = Vec::new();
+    let mut rest = inner;
+    while let Some((k, v)) = rest.split_once("=\"") {
+        let end = v.find('"').unwrap_or(v.len());
+        out.push((k.trim_start_matches(',').to_string(), v[..end].to_string()));
+        rest = &v[(end + 1).min(v.len())..];
+    }
+    out
+}
+
+/// The sum of every series of `name` whose labels include `labels`, or
+/// `None` when there is none.
+pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let metric = series.split('{').next().unwrap_or("");
+        if metric != name {
+            continue;
+        }
+        let have = labels_of(series);
+        if labels
+            .iter()
+            .all(|(k, v)| have.iter().any(|(hk, hv)| hk == k && hv == v))
+        {
+            *total.get_or_insert(0.0) += value.parse::<f64>().unwrap_or(f64::NAN);
+        }
+    }
+    total
+}
+
+/// Picks a free loopback port (for tools that cannot report the port they
+/// bound). Another process could take it before use; tests retry on that.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Prometheus server on loopback with a temporary data directory.
+pub struct Prometheus {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (YAML) and any extra files written
+    /// beside it (`(name, contents)`), and waits until it is ready.
+    pub fn start(bin: &Path, dir: &Path, config: &str, files: &[(&str, &str)]) -> Prometheus {
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        for attempt in 0..3 {
+            let port = free_port();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let log = std::fs::File::create(dir.join(format!("prometheus-{attempt}.log"))).unwrap();
+            let mut child = Command::new(bin)
+                .arg(format!(
+                    "--config.file={}",
+                    dir.join("prometheus.yml").display()
+                ))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--web.enable-lifecycle")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start prometheus");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break; // port taken, or a config error: try again / report
+                }
+                if TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
+                    return Prometheus {
+                        child,
+                        addr,
+                        dir: dir.to_path_buf(),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let logs: Vec<String> = (0..3)
+            .filter_map(|i| std::fs::read_to_string(dir.join(format!("prometheus-{i}.log"))).ok())
+            .collect();
+        panic!("prometheus did not become ready: {logs:?}");
+    }
+
+    /// Runs an instant query; returns (labels, value) per result.
+    pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+        let (status, body) = http_get(
+            self.addr,
+            &format!("/api/v1/query?query={}", urlencode(promql)),
+        );
+        assert_eq!(status, 200, "query {promql}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut out = Vec::new();
+        for r in v["data"]["result"].as_array().cloned().unwrap_or_default() {
+            let labels = r["metric"].as_object().cloned().unwrap_or_default();
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN);
+            out.push((labels, value));
+        }
+        out
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
