@@ -5,18 +5,56 @@ fn main() {
     let c = gateway_exporter::classify::Classifier::builder()
         .build()
         .unwrap();
+    let only_ac = std::env::var_os("ONLY_AC").is_some();
     println!("anchors {}", c.anchor_count());
-    let t = Instant::now();
-    let n = data.iter().filter(|b| **b == b'\n').count();
-    println!("count_lines {:?} {}", t.elapsed(), n);
-    let t = Instant::now();
-    let n = memchr::memchr_iter(b'\n', &data).count();
-    println!("memchr count {:?} {}", t.elapsed(), n);
-    let t = Instant::now();
-    let mut k = 0;
-    c.scan_block(&data, |_, _| k += 1);
-    println!("scan_block {:?} {}", t.elapsed(), k);
-    let pats: Vec<String> = std::env::args().skip(2).collect();
+    if std::env::var_os("PRINT_ANCHORS").is_some() {
+        for a in c.anchor_literals() {
+            println!("{a}");
+        }
+        return;
+    }
+    if !only_ac {
+        let t = Instant::now();
+        let n = data.iter().filter(|b| **b == b'\n').count();
+        println!("count_lines {:?} {}", t.elapsed(), n);
+        let t = Instant::now();
+        let n = memchr::memchr_iter(b'\n', &data).count();
+        println!("memchr count {:?} {}", t.elapsed(), n);
+        let t = Instant::now();
+        let mut k = 0;
+        c.scan_block(&data, |_, _| k += 1);
+        println!("scan_block {:?} {}", t.elapsed(), k);
+    }
+    let mut pats: Vec<String> = std::env::args().skip(2).collect();
+    if pats.len() == 2 && pats[0] == "-f" {
+        pats = std::fs::read_to_string(&pats[1])
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+    }
+    if pats == ["all"] {
+        pats = c.anchor_literals().to_vec();
+    }
+    if pats == ["drop"] {
+        for i in 0..c.anchor_count() {
+            let mut p = c.anchor_literals().to_vec();
+            let gone = p.remove(i);
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&p)
+                .unwrap();
+            let t = Instant::now();
+            let mut hits = 0;
+            let mut pos = 0;
+            while let Some(m) = ac.find(&data[pos..]) {
+                hits += 1;
+                pos += m.end();
+            }
+            println!("without {gone:?}: {:?} {hits}", t.elapsed());
+        }
+        return;
+    }
     let ac = AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostFirst)
         .build(&pats)

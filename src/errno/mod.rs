@@ -139,8 +139,6 @@ pub const EXTRA_NUMBERS: &[(Dialect, u32, &str, &str)] = &[
 pub const EXTRA_TEXTS: &[(&str, &str, &str)] = &[
     // Java's SocketException and Sendmail's "Connection reset by <host>".
     ("Connection reset", "ECONNRESET", "Java, Sendmail"),
-    // 4.3BSD's strerror for 11.
-    ("No more processes", "EAGAIN", "4.3BSD errlst.c"),
 ];
 
 /// The parsed table. Build it once with [`table()`].

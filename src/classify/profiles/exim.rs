@@ -25,12 +25,12 @@ pub const RULES: &[RuleSpec] = &[
     // errors at all and fall through.
     RuleSpec::repeat(
         "exim.address_defer",
-        Gate::TextsOr(&["closed connection"]),
+        Gate::TextsOr(&["emote host"]),
         r" == \S+ .*\bdefer \((?:[1-9][0-9]{0,8}|-18)\)",
     ),
     RuleSpec::event(
         "exim.closed",
-        Gate::Literals(&["closed connection"]),
+        Gate::Literals(&["emote host"]),
         r"(?:\[[0-9A-Fa-f:.]+\](?::[0-9]+)?: Remote host closed connection|Remote host \S+ \[[0-9A-Fa-f:.]+\] closed connection) in response to ",
     )
     .with_op(Op::Read),

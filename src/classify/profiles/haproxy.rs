@@ -17,7 +17,7 @@ use crate::classify::rule::{Gate, RuleSpec};
 pub const RULES: &[RuleSpec] = &[
     RuleSpec::repeat(
         "haproxy.state",
-        Gate::Literals(&["DOWN", "available", "fail", "C--"]),
+        Gate::Literals(&["DOWN", "vailable", "fail", "SC--", "sC--"]),
         r"\bServer \S+ is DOWN\. |\bhas no server available!|reason: Health analyze|/<NOSRV> .* [sS]C-- ",
     ),
     RuleSpec::event(
@@ -39,13 +39,13 @@ pub const RULES: &[RuleSpec] = &[
     // to a named server was refused or failed (sC: it timed out).
     RuleSpec::event(
         "haproxy.traffic_connect",
-        Gate::Literals(&["C--"]),
+        Gate::Literals(&["SC--", "sC--"]),
         r" \S+/[^<\s]\S* (?:-?[0-9]+/){3,4}\+?-?[0-9]+ [0-9]{3} .* SC-- ",
     )
     .with_op(Op::Connect),
     RuleSpec::event(
         "haproxy.traffic_connect_timeout",
-        Gate::Literals(&["C--"]),
+        Gate::Literals(&["SC--", "sC--"]),
         r" \S+/[^<\s]\S* (?:-?[0-9]+/){3,4}\+?-?[0-9]+ [0-9]{3} .* sC-- ",
     )
     .with_op(Op::Connect)

@@ -31,7 +31,7 @@ pub const RULES: &[RuleSpec] = &[
     ),
     RuleSpec::event(
         "nginx.upstream_timeout",
-        Gate::Literals(&["timed out"]),
+        Gate::Literals(&["d out"]),
         r"\bupstream timed out \((?P<errno>[0-9]{1,9}): (?P<text>[^)]*)\)(?: while (?P<stage>[a-z ]+))?",
     ),
     RuleSpec::event(

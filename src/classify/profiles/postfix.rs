@@ -24,13 +24,15 @@
 use crate::classify::op::Op;
 use crate::classify::rule::{Gate, RuleSpec};
 
-const TAG: &[&str] = &["postfix"];
+// Every Postfix line says "postfix": gating on it would make a mail
+// server's whole log candidates. The rules' own words are rarer.
+const GATE: Gate = Gate::TextsOr(&["lost connection", "onversation with", "suspended"]);
 
 pub const RULES: &[RuleSpec] = &[
     // postfix/error never connects: everything it says is a cached state.
     RuleSpec::repeat(
         "postfix.suspended",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:error|retry)\[[0-9]+\]: |\bstatus=[a-z]+ \(delivery temporarily suspended: ",
     ),
     // The final server's failure is logged in the status line of every
@@ -38,24 +40,24 @@ pub const RULES: &[RuleSpec] = &[
     // delay and reason, while a retry of the same file has a new delay.
     RuleSpec::event(
         "postfix.lost_connection_status",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: (?P<key>[0-9A-Za-z]+): to=<[^>]*>,(?: orig_to=<[^>]*>,)? (?P<key2>.*\bstatus=[a-z]+ \((?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>[^)]*)\))",
     )
     .dedupe(64),
     // A non-final server's failure: one line per attempt.
     RuleSpec::event(
         "postfix.lost_connection",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: [0-9A-Za-z]+: (?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>.*)",
     ),
     RuleSpec::repeat(
         "postfix.status_repeat",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: .*\bstatus=[a-z]+ \(connect to ",
     ),
     RuleSpec::event(
         "postfix.connect",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp|qmgr|[a-z]+)\[[0-9]+\]: (?:warning: )?connect to \S+(?: \S+)?: (?P<text>.+)",
     )
     .with_op(Op::Connect)
@@ -64,7 +66,7 @@ pub const RULES: &[RuleSpec] = &[
     // connect(): tls_client.c / tls_server.c `%m`.
     RuleSpec::event(
         "postfix.tls",
-        Gate::Literals(TAG),
+        GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]+\[[0-9]+\]: SSL_(?:connect|accept) error (?:to|from) \S+: (?P<text>.+)",
     )
     .with_op(Op::Unknown)

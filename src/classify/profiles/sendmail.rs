@@ -24,7 +24,7 @@ pub const RULES: &[RuleSpec] = &[
     ),
     RuleSpec::event(
         "sendmail.read_timeout",
-        Gate::Literals(&["timeout waiting"]),
+        Gate::Literals(&["waiting for input"]),
         r"\b(?:sendmail|sm-mta|sm-msp-queue)\[(?P<key>[0-9]+)\]: (?P<key2>[0-9A-Za-z]+): timeout waiting for input from \S+ during (?P<stage>client\b[^\r\n]*)",
     )
     .with_op(Op::Read)

@@ -1,0 +1,122 @@
+//! The landing page as a person sees it: headless Chromium loads `/` from
+//! the real exporter and we read what it rendered.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Exporter, require, tmpdir};
+
+fn chromium(dir: &std::path::Path, args: &[&str], url: &str) -> std::process::Output {
+    let bin = require("chromium").expect("checked by the caller");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1000,900",
+        "--virtual-time-budget=2000",
+    ]);
+    cmd.arg(format!("--user-data-dir={}", dir.join("profile").display()));
+    cmd.args(args).arg(url);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a hung browser fails the test instead of the suite.
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(killer);
+    out
+}
+
+/// The text content of every element with `class="<class>"`, in order.
+fn cells(dom: &str, class: &str) -> Vec<String> {
+    let marker = format!("class=\"{class}\">");
+    dom.match_indices(&marker)
+        .map(|(i, _)| {
+            let rest = &dom[i + marker.len()..];
+            rest[..rest.find('<').unwrap_or(rest.len())]
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn landing_page_shows_counts_and_links_to_the_runbook() {
+    if require("chromium").is_none() {
+        return;
+    }
+    let dir = tmpdir("landing");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/sample/gateway.log");
+    let e = Exporter::start(&[
+        "--log.path",
+        sample,
+        "--log.profile",
+        "msmail",
+        "--log.start-at",
+        "beginning",
+    ]);
+    e.wait_for("gateway_socket_errors_total", &[], 10.0);
+    let url = format!("http://{}/", e.addr);
+
+    let out = chromium(&dir, &["--dump-dom"], &url);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("<table id=\"socket-errors\">"),
+        "{dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = cells(&dom, "errname");
+    let counts = cells(&dom, "count");
+    let rows: Vec<(String, String)> = names.into_iter().zip(counts).collect();
+    // Largest first, as a person scanning the page wants it.
+    assert_eq!(
+        rows[0],
+        ("ENOTCONN".to_string(), "3".to_string()),
+        "{rows:?}"
+    );
+    for (name, count) in [
+        ("UNKNOWN", "2"),
+        ("ECONNRESET", "1"),
+        ("EPIPE", "1"),
+        ("ENETRESET", "1"),
+    ] {
+        assert!(
+            rows.contains(&(name.to_string(), count.to_string())),
+            "{name}: {rows:?}"
+        );
+    }
+    assert!(dom.contains("<h1>gateway_exporter</h1>"), "{dom}");
+    assert!(
+        dom.contains("id=\"link-runbook\" href=\"/runbook\">Runbook</a>"),
+        "{dom}"
+    );
+    assert!(dom.contains("href=\"/metrics\">Metrics</a>"), "{dom}");
+
+    // A screenshot renders without error and has content (kept in the
+    // temporary directory for a person to look at, never committed).
+    let shot = dir.join("landing.png");
+    let out = chromium(&dir, &[&format!("--screenshot={}", shot.display())], &url);
+    let png = std::fs::read(&shot).unwrap_or_default();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "screenshot: {} bytes; {}",
+        png.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
