@@ -3,6 +3,7 @@
 # and a check that the per-errno totals equal mtail's.
 #
 #   benches/compare.sh [LINES]      (default 2000000; needs ripgrep, mtail)
+#   BIN=path/to/gateway_exporter benches/compare.sh   (skip the build)
 #
 # Prints MB/s for each tool (best of 5 runs, file in page cache), the
 # ratios, and whether the counts agree. Pins each run to one core.
@@ -17,8 +18,8 @@ corpus="$out/corpus-$lines.log"
 for tool in rg mtail; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install ripgrep mtail)" >&2; exit 1; }
 done
-cargo build --release --quiet
-bin=target/release/gateway_exporter
+bin=${BIN:-target/release/gateway_exporter}
+[ -n "${BIN:-}" ] || cargo build --release --quiet
 bytes=$(stat -L -c %s "$corpus")
 cat "$corpus" > /dev/null   # warm the page cache
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Live exporter throughput and latency, measured from outside.
+
+  benches/live.py [--lines N] [--samples M]
+
+Throughput: the exporter (pinned to CPU 0) follows an empty log; the whole
+synthetic corpus (N lines, shared/bench/gen_gateway_log.py) is appended in
+large writes by a writer pinned to CPU 1 as fast as it can; lines/s is N
+divided by the time until gateway_log_lines_total reaches N.
+
+Latency: then M single ENOTCONN lines are appended one at a time, each
+timestamped just before its write; /metrics is polled until the counter
+shows it. Reports median and p99 of write-to-visible time.
+"""
+import argparse, os, re, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--lines", type=int, default=2_000_000)
+ap.add_argument("--samples", type=int, default=300)
+ap.add_argument("--bin", default="target/release/gateway_exporter")
+ap.add_argument("--shared", default=os.environ.get("SHARED", "../shared"))
+args = ap.parse_args()
+
+os.makedirs("bench-out", exist_ok=True)
+corpus = f"bench-out/corpus-{args.lines}.log"
+if not os.path.exists(corpus):
+    with open(corpus, "w") as f:
+        subprocess.run([sys.executable, f"{args.shared}/bench/gen_gateway_log.py", str(args.lines)], stdout=f, check=True)
+
+tmp = tempfile.mkdtemp(prefix="gwexp-live-")
+log = os.path.join(tmp, "gw.log")
+open(log, "w").close()
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+exp = subprocess.Popen(["taskset", "-c", "0", args.bin, "--log.path", log, "--log.profile", "auto",
+                        "--web.listen-address", f"127.0.0.1:{port}"],
+                       stderr=subprocess.DEVNULL)
+url = f"http://127.0.0.1:{port}/metrics"
+
+def metric(name, text):
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+def scrape():
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read().decode()
+
+try:
+    for _ in range(100):
+        try:
+            scrape(); break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(0.3)
+    # Throughput.
+    t0 = time.monotonic()
+    subprocess.run(["taskset", "-c", "1", "sh", "-c", f"cat {corpus} >> {log}"], check=True)
+    t_written = time.monotonic()
+    while metric("gateway_log_lines_total", scrape()) < args.lines:
+        time.sleep(0.01)
+    t1 = time.monotonic()
+    rate = args.lines / (t1 - t0)
+    mb = os.path.getsize(corpus) / (t1 - t0) / 1e6
+    print(f"throughput: {args.lines} lines in {t1 - t0:.3f} s = {rate:,.0f} lines/s ({mb:.0f} MB/s) on one core; writer finished after {t_written - t0:.3f} s")
+    # Latency.
+    base = metric("gateway_socket_errors_total", scrape())
+    lat = []
+    with open(log, "a") as f:
+        for i in range(args.samples):
+            t_w = time.monotonic()
+            f.write(f"{i:06d} ERROR write: (57) Socket is not connected\n"); f.flush()
+            want = base + i + 1
+            while metric("gateway_socket_errors_total", scrape()) < want:
+                pass
+            lat.append(time.monotonic() - t_w)
+            time.sleep(0.005)
+    lat.sort()
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
+    print(f"latency write->/metrics over {len(lat)} lines: median {statistics.median(lat)*1000:.2f} ms, p99 {p(0.99):.2f} ms, max {lat[-1]*1000:.2f} ms")
+    rss = int(open(f"/proc/{exp.pid}/status").read().split("VmRSS:")[1].split()[0])
+    print(f"exporter RSS after the run: {rss/1024:.1f} MiB")
+finally:
+    exp.terminate(); exp.wait(timeout=10)
+
+# Backlog: the exporter's own ceiling, reading a file already written (page
+# cache) from its beginning, with no writer to wait for.
+port2 = port + 1 if port < 65000 else port - 1
+url = f"http://127.0.0.1:{port2}/metrics"
+t0 = time.monotonic()
+exp = subprocess.Popen(["taskset", "-c", "0", args.bin, "--log.path", os.path.abspath(corpus), "--log.profile", "auto",
+                        "--log.start-at", "beginning", "--web.listen-address", f"127.0.0.1:{port2}"],
+                       stderr=subprocess.DEVNULL)
+try:
+    while True:
+        try:
+            if metric("gateway_log_lines_total", scrape()) >= args.lines:
+                break
+        except OSError:
+            pass
+        time.sleep(0.005)
+    t1 = time.monotonic()
+    print(f"backlog: {args.lines} lines from start-up to counted in {t1 - t0:.3f} s = {args.lines / (t1 - t0):,.0f} lines/s ({os.path.getsize(corpus) / (t1 - t0) / 1e6:.0f} MB/s)")
+finally:
+    exp.terminate(); exp.wait(timeout=10)
+    shutil.rmtree(tmp, ignore_errors=True)
