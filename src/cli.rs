@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Follow the configured logs and serve /metrics (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read log lines on stdin; print one JSON object per line saying whether
     /// and how it is counted.
     Explain(ExplainArgs),
@@ -123,6 +123,30 @@ pub struct ServeArgs {
     /// Most concurrent HTTP connections; more wait for a free slot.
     #[arg(long = "web.max-connections", default_value_t = 64)]
     pub max_connections: usize,
+    /// Where checkpoints (file offsets and counter values) are kept, so
+    /// counts survive restarts exactly; empty to turn them off. Default:
+    /// $STATE_DIRECTORY (systemd's StateDirectory=), else
+    /// /var/lib/gateway_exporter.
+    #[arg(long = "state.dir", value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// How often a checkpoint is written besides each scrape and shutdown.
+    #[arg(long = "state.checkpoint-interval", default_value = "5s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
+    /// procfs mount point, for reading the host's /proc from a container.
+    #[arg(long = "path.procfs", default_value = "/proc")]
+    pub procfs: PathBuf,
+    /// A local TCP port whose connections are counted by state (inbound;
+    /// repeatable, e.g. 25 and 587).
+    #[arg(long = "tcp.local-port", value_name = "PORT")]
+    pub tcp_local_ports: Vec<u16>,
+    /// A remote TCP port whose connections are counted by state (outbound;
+    /// repeatable, e.g. 25 for relays).
+    #[arg(long = "tcp.remote-port", value_name = "PORT")]
+    pub tcp_remote_ports: Vec<u16>,
+    /// A gateway process name whose start time is exported as a restart
+    /// witness (repeatable).
+    #[arg(long = "gateway.process", value_name = "NAME")]
+    pub gateway_processes: Vec<String>,
     /// Only log messages with the given severity or above: debug, info,
     /// warn, error.
     #[arg(long = "log.level", default_value = "info", value_parser = crate::logging::parse_level)]

@@ -56,6 +56,19 @@ struct RawConfig {
     sources: Vec<RawSource>,
     #[serde(default)]
     watch_errnames: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    tcp: Option<RawTcp>,
+    #[serde(default)]
+    gateway_processes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    #[serde(default)]
+    local_ports: Vec<u16>,
+    #[serde(default)]
+    remote_ports: Vec<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +95,8 @@ struct RawSource {
     dialect: Option<Spanned<String>>,
     #[serde(default)]
     start_at: Option<Spanned<String>>,
+    #[serde(default)]
+    rotated: Option<Vec<String>>,
 }
 
 /// Where a source starts reading a file it has never seen.
@@ -101,6 +116,8 @@ pub struct SourceConfig {
     pub profile: Profile,
     pub dialect: Option<Dialect>,
     pub start_at: StartAt,
+    /// Where rotated files go (globs); `None`: `<path>.1` and `<path>-[0-9]*`.
+    pub rotated: Option<Vec<String>>,
 }
 
 /// The validated config.
@@ -110,6 +127,11 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Errnames whose write-error series exist from the start (at 0).
     pub watch_errnames: Option<Vec<String>>,
+    /// Local (inbound) and remote (outbound) TCP ports to count by state.
+    pub tcp_local_ports: Vec<u16>,
+    pub tcp_remote_ports: Vec<u16>,
+    /// Gateway process names whose start times are restart witnesses.
+    pub gateway_processes: Vec<String>,
 }
 
 fn at<T>(file: &str, s: &Spanned<T>, message: String) -> ConfigError {
@@ -141,6 +163,8 @@ impl Config {
                 rules: vec![],
                 sources: vec![],
                 watch_errnames: None,
+                tcp: None,
+                gateway_processes: vec![],
             }
         } else {
             serde_saphyr::from_str(text).map_err(|e| {
@@ -264,6 +288,7 @@ impl Config {
                 profile,
                 dialect,
                 start_at,
+                rotated: s.rotated,
             });
         }
         let watch_errnames = match raw.watch_errnames {
@@ -279,10 +304,16 @@ impl Config {
                 Some(out)
             }
         };
+        let (tcp_local_ports, tcp_remote_ports) = raw
+            .tcp
+            .map_or((vec![], vec![]), |t| (t.local_ports, t.remote_ports));
         Ok(Config {
             rules,
             sources,
             watch_errnames,
+            tcp_local_ports,
+            tcp_remote_ports,
+            gateway_processes: raw.gateway_processes,
         })
     }
 }

@@ -21,6 +21,7 @@
 //! The binary (`src/main.rs`) only parses the command line and calls these.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod classify;
 pub mod cli;
 pub mod config;

@@ -32,9 +32,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
+    let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
     match command {
-        Command::Serve(args) => Ok(serve::run(args)?),
+        Command::Serve(args) => Ok(serve::run(*args)?),
         Command::Explain(args) => {
             let c = classifier(&args.classify)?;
             let mut out = BufWriter::new(io::stdout().lock());

@@ -31,6 +31,20 @@ use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, 
 
 use crate::classify::{BlockStats, Event};
 
+/// The families a checkpoint carries.
+const PERSISTED: &[&str] = &[
+    "gateway_socket_errors_total",
+    "gateway_socket_errors_collapsed_total",
+    "gateway_log_lines_total",
+    "gateway_log_bytes_total",
+    "gateway_log_oversize_lines_total",
+    "gateway_log_unrecognized_errors_total",
+    "gateway_log_repeated_errors_total",
+    "gateway_log_rotations_total",
+    "gateway_log_read_errors_total",
+    "gateway_last_socket_error_timestamp_seconds",
+];
+
 /// Distinct errno values outside the tables kept per source.
 pub const MAX_UNKNOWN_ERRNOS_PER_SOURCE: usize = 32;
 
@@ -266,6 +280,84 @@ impl LogMetrics {
     pub fn set_status(&self, source: &str, files: usize, up: bool) {
         self.files.with_label_values(&[source]).set(files as i64);
         self.up.with_label_values(&[source]).set(i64::from(up));
+    }
+
+    /// The series that must survive a restart, grouped by source: every
+    /// counter of the log pipeline and the last-error timestamps.
+    pub fn snapshot(&self) -> HashMap<String, Vec<crate::checkpoint::SeriesValue>> {
+        let mut out: HashMap<String, Vec<crate::checkpoint::SeriesValue>> = HashMap::new();
+        for family in self.registry.gather() {
+            let name = family.name();
+            if !PERSISTED.contains(&name) {
+                continue;
+            }
+            let is_counter = family.get_field_type() == prometheus::proto::MetricType::COUNTER;
+            for m in family.get_metric() {
+                let labels: std::collections::BTreeMap<String, String> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name().to_string(), l.value().to_string()))
+                    .collect();
+                let Some(source) = labels.get("source").cloned() else {
+                    continue;
+                };
+                let value = if is_counter {
+                    m.get_counter().get_value()
+                } else {
+                    m.get_gauge().get_value()
+                };
+                out.entry(source)
+                    .or_default()
+                    .push(crate::checkpoint::SeriesValue {
+                        name: name.to_string(),
+                        labels,
+                        value,
+                    });
+            }
+        }
+        out
+    }
+
+    /// Adds a persisted series back. Unknown names and label sets that do
+    /// not fit are ignored (a newer state from a future version, or a
+    /// hand-edited file).
+    pub fn restore(&self, v: &crate::checkpoint::SeriesValue) {
+        let labels: HashMap<&str, &str> = v
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if !v.value.is_finite() || v.value < 0.0 {
+            return;
+        }
+        if v.name == "gateway_last_socket_error_timestamp_seconds" {
+            if let Ok(g) = self.last_error.get_metric_with(&labels) {
+                g.set(v.value);
+            }
+            return;
+        }
+        let vec = match v.name.as_str() {
+            "gateway_socket_errors_total" => &self.socket_errors,
+            "gateway_socket_errors_collapsed_total" => &self.collapsed,
+            "gateway_log_lines_total" => &self.lines,
+            "gateway_log_bytes_total" => &self.bytes,
+            "gateway_log_oversize_lines_total" => &self.oversize,
+            "gateway_log_unrecognized_errors_total" => &self.unrecognized,
+            "gateway_log_repeated_errors_total" => &self.repeated,
+            "gateway_log_rotations_total" => &self.rotations,
+            "gateway_log_read_errors_total" => &self.read_errors,
+            _ => return,
+        };
+        if let Ok(c) = vec.get_metric_with(&labels) {
+            c.inc_by(v.value as u64);
+        }
+        if v.name == "gateway_socket_errors_total" && labels.get("errname") == Some(&"UNKNOWN") {
+            if let (Some(source), Some(errno)) = (labels.get("source"), labels.get("errno")) {
+                if !errno.is_empty() && *errno != "other" {
+                    let _ = self.bounded_unknown_errno(source, errno);
+                }
+            }
+        }
     }
 
     /// Socket errors summed by errname over every other label.

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
 use crate::metrics::LogMetrics;
-use crate::source::{framing::Framer, open_input};
+use crate::source::framing::{Drained, Framer};
+use crate::source::open_input;
 
 /// The verdict on one line, as `explain` prints it.
 pub fn verdict_json(line_no: u64, v: &Verdict<'_>) -> Value {
@@ -59,17 +60,12 @@ pub fn explain(c: &Classifier, input: &mut impl Read, out: &mut impl Write) -> i
         error: None,
     };
     loop {
-        let skipped_before = framer.oversize_skipped;
         let n = framer.read_from(input)?;
-        // A line the framer skipped whole precedes every line still pending.
-        for _ in skipped_before..framer.oversize_skipped {
-            w.oversize();
-        }
         if n == 0 {
-            framer.finish(|b| w.block(b));
+            framer.finish(|d| w.drained(d));
             break;
         }
-        framer.drain(|b| w.block(b));
+        framer.drain(|d| w.drained(d));
         if let Some(e) = w.error.take() {
             return Err(e);
         }
@@ -99,8 +95,15 @@ impl<W: Write> ExplainWriter<'_, W> {
         self.emit(json!({"line": self.line_no, "matched": false, "oversize": true}));
     }
 
-    fn block(&mut self, block: &[u8]) {
-        let block = block.strip_suffix(b"\n").unwrap_or(block);
+    fn drained(&mut self, d: Drained<'_>) {
+        // Lines the framer skipped whole came before the block's lines.
+        for _ in 0..d.oversize {
+            self.oversize();
+        }
+        if d.block.is_empty() {
+            return;
+        }
+        let block = d.block.strip_suffix(b"\n").unwrap_or(d.block);
         for line in block.split(|b| *b == b'\n') {
             if line.len() > self.c.max_line_bytes() {
                 self.oversize();
@@ -152,8 +155,8 @@ pub fn scan_reader(
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
     let mut repeats = RepeatFilter::default();
-    let mut on_block = |block: &[u8], tally: &mut Tally| {
-        let stats = c.scan_block(block, |v, _| {
+    let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
+        let stats = c.scan_block(d.block, |v, _| {
             let v = repeats.apply(v);
             tally.absorb(&v);
             if let Some((m, source)) = metrics {
@@ -165,10 +168,11 @@ pub fn scan_reader(
                 }
             }
         });
-        tally.lines += stats.lines;
-        tally.oversize += stats.oversize;
+        tally.lines += stats.lines + d.oversize;
+        tally.oversize += stats.oversize + d.oversize;
         if let Some((m, source)) = metrics {
             m.add_block(source, stats);
+            m.add_oversize_skipped(source, d.oversize);
         }
     };
     loop {
@@ -178,16 +182,11 @@ pub fn scan_reader(
             m.add_bytes(source, n as u64);
         }
         if n == 0 {
-            framer.finish(|b| on_block(b, &mut tally));
+            framer.finish(|d| on_block(d, &mut tally));
             break;
         }
-        framer.drain(|b| on_block(b, &mut tally));
+        framer.drain(|d| on_block(d, &mut tally));
         progress(tally.bytes);
-    }
-    tally.lines += framer.oversize_skipped;
-    tally.oversize += framer.oversize_skipped;
-    if let Some((m, source)) = metrics {
-        m.add_oversize_skipped(source, framer.oversize_skipped);
     }
     Ok(tally)
 }

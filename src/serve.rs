@@ -3,7 +3,7 @@
 //!
 //! Wiring only: every behaviour lives in `pipeline`, `source` and `http`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::ServeArgs;
@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError, relative_to};
 use crate::errno::table;
 use crate::http::{self, HttpConfig, HttpError};
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineError, SourceSpec};
+use crate::sockstat::SockstatConfig;
 use crate::source::follow::FollowConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,14 +57,18 @@ pub fn pipeline_config(args: &ServeArgs) -> Result<PipelineConfig, ServeError> {
     let mut sources = Vec::new();
     for s in &config.sources {
         let base = args.config.as_deref().unwrap_or(Path::new("."));
-        let patterns = s
-            .paths
-            .iter()
-            .map(|p| relative_to(base, p).display().to_string())
-            .collect();
+        let resolve = |ps: &[String]| -> Vec<String> {
+            ps.iter()
+                .map(|p| relative_to(base, p).display().to_string())
+                .collect()
+        };
+        let mut f = follow(resolve(&s.paths), s.start_at);
+        if let Some(rotated) = &s.rotated {
+            f.rotated = resolve(rotated);
+        }
         sources.push(SourceSpec {
             name: s.name.clone(),
-            follow: follow(patterns, s.start_at),
+            follow: f,
             profile: s.profile,
             dialect: s.dialect,
         });
@@ -92,6 +97,37 @@ pub fn pipeline_config(args: &ServeArgs) -> Result<PipelineConfig, ServeError> {
         }
     }
     let mut cfg = PipelineConfig::new(sources);
+    cfg.state_dir = match &args.state_dir {
+        Some(d) if d.is_empty() => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => Some(
+            std::env::var_os("STATE_DIRECTORY")
+                // systemd may pass several, colon-separated: the first is ours.
+                .and_then(|v| {
+                    v.to_str()
+                        .and_then(|s| s.split(':').next())
+                        .map(PathBuf::from)
+                })
+                .unwrap_or_else(|| PathBuf::from("/var/lib/gateway_exporter")),
+        ),
+    };
+    cfg.checkpoint_interval = args.checkpoint_interval;
+    let mut local_ports = config.tcp_local_ports.clone();
+    local_ports.extend(&args.tcp_local_ports);
+    let mut remote_ports = config.tcp_remote_ports.clone();
+    remote_ports.extend(&args.tcp_remote_ports);
+    let mut processes = config.gateway_processes.clone();
+    processes.extend(args.gateway_processes.iter().cloned());
+    for ports in [&mut local_ports, &mut remote_ports] {
+        ports.sort_unstable();
+        ports.dedup();
+    }
+    cfg.sockstat = Some(SockstatConfig {
+        procfs: args.procfs.clone(),
+        local_ports,
+        remote_ports,
+        process_names: processes,
+    });
     cfg.user_rules = config.rules;
     if let Some(names) = config.watch_errnames {
         cfg.watch_errnames = names.iter().filter_map(|n| table().by_name(n)).collect();

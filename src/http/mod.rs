@@ -4,7 +4,8 @@
 //! This module owns the sockets and the wire: it binds, accepts (at most
 //! [`HttpConfig::max_connections`] at a time), times out clients that never
 //! finish their headers, answers `/metrics` (gzip when the client accepts
-//! it), the landing page `/`, `/-/healthy` and `/-/ready`, and shuts down
+//! it), the landing page `/`, `/-/healthy`, `/-/ready` and the runbook
+//! `/runbook` (the alerts' `runbook_url` target), and shuts down
 //! gracefully. It must not own or update counters, read logs or decide
 //! what is ready: everything it shows comes through the narrow
 //! [`Exposition`] trait, so the server can be driven by a fake in tests.
@@ -40,6 +41,7 @@ mod encoding;
 mod landing;
 mod listen;
 mod routes;
+mod runbook;
 mod server;
 
 use std::future::Future;

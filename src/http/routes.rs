@@ -2,7 +2,9 @@
 //!
 //! Paths match exactly, as in Go's `http.ServeMux` for non-subtree paths
 //! (`/metrics/` is a 404, not the metrics). Known paths answer GET and
-//! HEAD; any other method gets 405 with `Allow`, unknown paths 404.
+//! HEAD; any other method gets 405 with `Allow`, unknown paths 404. The
+//! runbook is always served at `/runbook` under the prefix, even when the
+//! landing page links to a runbook hosted elsewhere.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::landing::{self, Links};
-use super::{Exposition, HttpConfig, HttpError, encoding};
+use super::{Exposition, HttpConfig, HttpError, encoding, runbook};
 use crate::metrics::TEXT_CONTENT_TYPE;
 
 const PLAIN_TEXT: &str = "text/plain; charset=utf-8";
@@ -27,6 +29,7 @@ enum Route {
     Landing,
     Healthy,
     Ready,
+    Runbook,
     /// `/` when an external URL moves everything under a prefix.
     ToPrefix,
 }
@@ -40,7 +43,10 @@ pub(super) struct Routes {
     landing: String,
     healthy: String,
     ready: String,
+    /// Where the landing page's runbook link points.
     runbook: String,
+    /// Where this server answers with the runbook page.
+    runbook_page: String,
     version: String,
 }
 
@@ -58,11 +64,11 @@ impl Routes {
                 expected: "a path starting with '/', without spaces, '?' or '#'",
             });
         }
-        if path == "/-/healthy" || path == "/-/ready" {
+        if path == "/-/healthy" || path == "/-/ready" || path == "/runbook" {
             return Err(HttpError::Config {
                 field: "telemetry path",
                 value: path.clone(),
-                expected: "a path other than /-/healthy and /-/ready",
+                expected: "a path other than /-/healthy, /-/ready and /runbook",
             });
         }
         let runbook = if cfg.runbook_url.starts_with('/') && !cfg.runbook_url.starts_with("//") {
@@ -76,6 +82,7 @@ impl Routes {
             healthy: format!("{prefix}/-/healthy"),
             ready: format!("{prefix}/-/ready"),
             runbook,
+            runbook_page: format!("{prefix}/runbook"),
             version: cfg.version.clone(),
             prefix,
         })
@@ -92,6 +99,8 @@ impl Routes {
             Some(Route::Healthy)
         } else if path == self.ready {
             Some(Route::Ready)
+        } else if path == self.runbook_page {
+            Some(Route::Runbook)
         } else if path == "/" {
             Some(Route::ToPrefix)
         } else {
@@ -139,6 +148,11 @@ impl Routes {
             Route::Ready => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Not ready: not every source has started yet.\n",
+            ),
+            Route::Runbook => with_type(
+                StatusCode::OK,
+                HTML,
+                Bytes::from_static(runbook::html().as_bytes()),
             ),
             Route::ToPrefix => {
                 let mut response = text(StatusCode::FOUND, "");
@@ -279,7 +293,8 @@ mod tests {
         assert_eq!(r.route("/"), Some(Route::Landing));
         assert_eq!(r.route("/-/healthy"), Some(Route::Healthy));
         assert_eq!(r.route("/-/ready"), Some(Route::Ready));
-        for path in ["/metrics/", "/metricsx", "/-/", "/runbook", "", "//"] {
+        assert_eq!(r.route("/runbook"), Some(Route::Runbook));
+        for path in ["/metrics/", "/metricsx", "/-/", "/runbook/", "", "//"] {
             assert_eq!(r.route(path), None, "{path}");
         }
     }
@@ -291,8 +306,10 @@ mod tests {
         assert_eq!(r.route("/gw/"), Some(Route::Landing));
         assert_eq!(r.route("/gw"), Some(Route::Landing));
         assert_eq!(r.route("/gw/-/ready"), Some(Route::Ready));
+        assert_eq!(r.route("/gw/runbook"), Some(Route::Runbook));
         assert_eq!(r.route("/"), Some(Route::ToPrefix));
         assert_eq!(r.route("/metrics"), None);
+        assert_eq!(r.route("/runbook"), None);
         assert_eq!(r.route("/-/healthy"), None);
         assert_eq!(r.runbook, "/gw/runbook");
     }
@@ -307,15 +324,15 @@ mod tests {
         let mut cfg = HttpConfig::new(Vec::new());
         cfg.external_url = Some("http://example.com/gw".into());
         cfg.runbook_url = "https://wiki.example.com/gateway".into();
-        assert_eq!(
-            Routes::new(&cfg).unwrap().runbook,
-            "https://wiki.example.com/gateway"
-        );
+        let routes = Routes::new(&cfg).unwrap();
+        assert_eq!(routes.runbook, "https://wiki.example.com/gateway");
+        // The page itself is still served, for alerts that link to it.
+        assert_eq!(routes.route("/gw/runbook"), Some(Route::Runbook));
     }
 
     #[test]
     fn bad_telemetry_paths() {
-        for path in ["metrics", "", "/a b", "/m?x", "/-/ready"] {
+        for path in ["metrics", "", "/a b", "/m?x", "/-/ready", "/runbook"] {
             let mut cfg = HttpConfig::new(Vec::new());
             cfg.telemetry_path = path.into();
             assert!(

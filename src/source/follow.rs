@@ -25,11 +25,23 @@
 //! its inode and kept at its offset, never read twice. Compressed rotations
 //! (`.gz`, `.bz2`, `.xz`, `.zst`) are never followed.
 //!
+//! **Positions.** Every block of lines goes out with a [`FileMark`]: the
+//! file's identity (device, inode, and a hash of its first bytes with their
+//! length) and the offset just past the block. A caller that stores the
+//! marks with its counts can restart with [`Follower::resume`]: each file
+//! continues at its mark when its identity still matches; a file rotated
+//! away while nobody was reading is looked for under the rotated-file
+//! patterns (by inode, or — for a copytruncate copy — by its first bytes)
+//! and finished from its mark before the new file is read from its start.
+//! The same search finishes a copytruncate copy while running, when the
+//! original was truncated before all of it was read.
+//!
 //! ```no_run
 //! use gateway_exporter::source::follow::{FollowConfig, Follower};
 //! # struct Print;
+//! # use gateway_exporter::source::follow::FileMark;
 //! # impl gateway_exporter::source::follow::Sink for Print {
-//! #     fn lines(&mut self, _: &std::path::Path, b: &[u8]) { print!("{}", String::from_utf8_lossy(b)) }
+//! #     fn lines(&mut self, _: &FileMark, b: &[u8], _: u64) { print!("{}", String::from_utf8_lossy(b)) }
 //! # }
 //! let mut f = Follower::new(FollowConfig::new(vec!["/var/log/mail.log".into()]));
 //! loop {
@@ -40,12 +52,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::framing::Framer;
+use serde::{Deserialize, Serialize};
+
+use super::framing::{Drained, Framer};
 use crate::config::StartAt;
 
 /// How a followed file was rotated.
@@ -104,15 +118,53 @@ impl ReadErrorReason {
     }
 }
 
+/// How many leading bytes identify a file's content besides its inode.
+pub const HEAD_BYTES: usize = 256;
+
+/// A file's identity and how far it has been read: what a checkpoint
+/// stores per file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMark {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    /// How many leading bytes `head_hash` covers (fewer than
+    /// [`HEAD_BYTES`] while the file was shorter): a file that has grown
+    /// since is re-verified on that prefix.
+    pub head_len: u32,
+    /// FNV-1a (64 bit) of those bytes.
+    pub head_hash: u64,
+    /// Every line before this offset has been handed out.
+    pub offset: u64,
+}
+
+impl FileMark {
+    pub fn id(&self) -> FileId {
+        (self.dev, self.ino)
+    }
+}
+
+/// FNV-1a, 64 bit: stable across builds and platforms, unlike std's
+/// hasher, which matters for a hash that is written to disk.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// Where a follower's findings go.
 pub trait Sink {
-    /// Whole lines read from `path`. The last line of a file that is closed
-    /// for good is passed even without its newline.
-    fn lines(&mut self, path: &Path, block: &[u8]);
-    /// Bytes read from `path` (including skipped ones).
-    fn bytes(&mut self, _path: &Path, _n: u64) {}
-    /// `n` lines of `path` were too long to hold and were skipped.
-    fn oversize_skipped(&mut self, _path: &Path, _n: u64) {}
+    /// Whole lines read from a file (possibly none), `oversize` lines
+    /// skipped before them, and the file's mark after them. The last line
+    /// of a file that is closed for good is passed even without its
+    /// newline. Counting the lines and storing the mark together is what
+    /// makes a restart exact.
+    fn lines(&mut self, file: &FileMark, block: &[u8], oversize: u64);
+    /// Bytes read (including skipped ones).
+    fn bytes(&mut self, _n: u64) {}
     /// `path` was rotated.
     fn rotated(&mut self, _path: &Path, _kind: RotationKind) {}
     /// `what` (a path or a pattern) could not be read. `first` is true the
@@ -135,8 +187,12 @@ pub trait Sink {
 pub struct FollowConfig {
     /// Paths or globs (`*`, `?`, `[...]`).
     pub patterns: Vec<String>,
-    /// Where files present at the first pass start; files that appear later
-    /// are always read from their beginning.
+    /// Where rotated files go (`mail.log.1`), searched for files rotated
+    /// away before they were read to their end. Default: `<pattern>.1` and
+    /// `<pattern>-[0-9]*` (logrotate's numbered and dated names).
+    pub rotated: Vec<String>,
+    /// Where files present at the first pass start, when there is no
+    /// checkpoint; files that appear later are read from their beginning.
     pub start_at: StartAt,
     pub max_line_bytes: usize,
     /// The longest wait between passes when inotify says nothing.
@@ -147,8 +203,13 @@ pub struct FollowConfig {
 
 impl FollowConfig {
     pub fn new(patterns: Vec<String>) -> FollowConfig {
+        let rotated = patterns
+            .iter()
+            .flat_map(|p| [format!("{p}.1"), format!("{p}-[0-9]*")])
+            .collect();
         FollowConfig {
             patterns,
+            rotated,
             start_at: StartAt::End,
             max_line_bytes: crate::classify::DEFAULT_MAX_LINE_BYTES,
             poll_interval: Duration::from_millis(1000),
@@ -157,23 +218,62 @@ impl FollowConfig {
     }
 }
 
-type FileId = (u64, u64);
-
-/// How many leading bytes identify a file's content besides its inode.
-pub const HEAD_BYTES: usize = 256;
+pub type FileId = (u64, u64);
 
 struct Tracked {
     path: PathBuf,
     file: File,
     id: FileId,
+    /// The file offset at which the framer started.
+    base: u64,
     /// Bytes of the file read so far (the file position).
-    offset: u64,
+    read_to: u64,
     framer: Framer,
     /// The file's first bytes (up to [`HEAD_BYTES`]) as last seen.
     head: Vec<u8>,
 }
 
 impl Tracked {
+    fn open(
+        path: &Path,
+        file: File,
+        id: FileId,
+        offset: u64,
+        max_line_bytes: usize,
+    ) -> io::Result<Tracked> {
+        let mut t = Tracked {
+            path: path.to_path_buf(),
+            file,
+            id,
+            base: offset,
+            read_to: offset,
+            framer: Framer::new(max_line_bytes),
+            head: Vec::new(),
+        };
+        let len = t.file.metadata()?.len();
+        t.head_changed(len)?;
+        t.file.seek(SeekFrom::Start(offset))?;
+        if offset > 0 {
+            // Starting inside a line would count its tail as a line.
+            let mut last = [0u8; 1];
+            if t.file.read_at(&mut last, offset - 1)? == 1 && last[0] != b'\n' {
+                t.framer.skip_to_next_line();
+            }
+        }
+        Ok(t)
+    }
+
+    fn mark(&self) -> FileMark {
+        FileMark {
+            path: self.path.clone(),
+            dev: self.id.0,
+            ino: self.id.1,
+            head_len: self.head.len() as u32,
+            head_hash: fnv1a(&self.head),
+            offset: self.base + self.framer.committed(),
+        }
+    }
+
     /// Whether the file's first bytes differ from those seen before; learns
     /// more of them while the file is shorter than [`HEAD_BYTES`].
     fn head_changed(&mut self, len: u64) -> io::Result<bool> {
@@ -181,13 +281,25 @@ impl Tracked {
         let mut buf = [0u8; HEAD_BYTES];
         let got = read_at_most(&self.file, &mut buf[..want])?;
         let check = got.min(self.head.len());
-        if buf[..check] != self.head[..check] {
+        if buf[..check] != self.head[..check] || got < self.head.len() {
             return Ok(true);
         }
         if got > self.head.len() {
             self.head = buf[..got].to_vec();
         }
         Ok(false)
+    }
+
+    /// Starts over from offset 0 (the file was truncated under us).
+    fn restart(&mut self, max_line_bytes: usize) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(0))?;
+        self.base = 0;
+        self.read_to = 0;
+        self.framer = Framer::new(max_line_bytes);
+        self.head.clear();
+        let len = self.file.metadata()?.len();
+        self.head_changed(len)?;
+        Ok(())
     }
 }
 
@@ -204,6 +316,14 @@ fn read_at_most(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Whether `file` starts with the bytes `mark` hashed.
+fn head_matches(file: &File, head_len: u32, head_hash: u64) -> io::Result<bool> {
+    let mut buf = [0u8; HEAD_BYTES];
+    let want = (head_len as usize).min(HEAD_BYTES);
+    let got = read_at_most(file, &mut buf[..want])?;
+    Ok(got == want && fnv1a(&buf[..got]) == head_hash)
+}
+
 struct Draining {
     t: Tracked,
     last_growth: Instant,
@@ -215,6 +335,8 @@ pub struct Follower {
     tracked: HashMap<FileId, Tracked>,
     draining: Vec<Draining>,
     first_pass: bool,
+    /// Marks from a checkpoint, consumed at the first pass.
+    resume: Option<HashMap<FileId, FileMark>>,
     failing: HashSet<String>,
     wake: Option<super::wake::Wake>,
 }
@@ -226,6 +348,13 @@ fn is_compressed(p: &Path) -> bool {
     )
 }
 
+fn glob_files(pattern: &str) -> Result<Vec<PathBuf>, glob::PatternError> {
+    Ok(glob::glob(pattern)?
+        .filter_map(Result::ok)
+        .filter(|p| !is_compressed(p))
+        .collect())
+}
+
 impl Follower {
     pub fn new(cfg: FollowConfig) -> Follower {
         let wake = super::wake::Wake::new(&cfg.patterns);
@@ -234,14 +363,32 @@ impl Follower {
             tracked: HashMap::new(),
             draining: Vec::new(),
             first_pass: true,
+            resume: None,
             failing: HashSet::new(),
             wake,
         }
     }
 
+    /// A follower that continues from a checkpoint's marks. Files without
+    /// a mark are read from their beginning: they appeared since.
+    pub fn resume(cfg: FollowConfig, marks: Vec<FileMark>) -> Follower {
+        let mut f = Follower::new(cfg);
+        f.resume = Some(marks.into_iter().map(|m| (m.id(), m)).collect());
+        f
+    }
+
     /// Files currently followed (not counting rotated files still draining).
     pub fn files(&self) -> usize {
         self.tracked.len()
+    }
+
+    /// The marks of every open file (followed or draining).
+    pub fn marks(&self) -> Vec<FileMark> {
+        self.tracked
+            .values()
+            .chain(self.draining.iter().map(|d| &d.t))
+            .map(Tracked::mark)
+            .collect()
     }
 
     /// Waits until inotify reports a change under a watched directory, or
@@ -263,24 +410,24 @@ impl Follower {
         let mut up = true;
         let mut seen: HashSet<FileId> = HashSet::new();
         let patterns = self.cfg.patterns.clone();
+        let mut matched_paths: Vec<(String, Vec<PathBuf>)> = Vec::new();
         for pattern in &patterns {
-            let paths = match glob::glob(pattern) {
-                Ok(paths) => paths.filter_map(Result::ok).collect::<Vec<_>>(),
+            match glob_files(pattern) {
+                Ok(paths) => matched_paths.push((pattern.clone(), paths)),
                 Err(e) => {
                     up = false;
                     let err = io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
                     self.error(sink, pattern, &err);
-                    continue;
                 }
-            };
-            let mut matched = 0;
+            }
+        }
+        if self.first_pass && self.resume.is_some() {
+            self.finish_rotated_while_down(&matched_paths, sink);
+        }
+        for (pattern, paths) in &matched_paths {
             let mut readable = 0;
             for path in paths {
-                if is_compressed(&path) {
-                    continue;
-                }
-                matched += 1;
-                match self.visit(&path, sink) {
+                match self.visit(path, sink) {
                     Ok(Some(id)) => {
                         readable += 1;
                         seen.insert(id);
@@ -293,12 +440,12 @@ impl Follower {
                     }
                 }
             }
-            if matched == 0 {
+            if paths.is_empty() {
                 up = false;
                 let e = io::Error::new(io::ErrorKind::NotFound, "no file matches");
                 self.error(sink, pattern, &e);
             } else {
-                self.failing.remove(pattern);
+                self.failing.remove(pattern.as_str());
                 // Paths that matched but failed were reported one by one.
                 up &= readable > 0;
             }
@@ -319,7 +466,83 @@ impl Follower {
         }
         self.drain_rotated(sink);
         self.first_pass = false;
+        self.resume = None;
         sink.status(self.tracked.len(), up);
+    }
+
+    /// At the first pass after a restart: files that a checkpoint was
+    /// reading but that no longer sit under a followed path, or that were
+    /// truncated there, are looked for among the rotated-file patterns and
+    /// finished from their marks.
+    fn finish_rotated_while_down(
+        &mut self,
+        matched: &[(String, Vec<PathBuf>)],
+        sink: &mut impl Sink,
+    ) {
+        let Some(resume) = self.resume.as_ref() else {
+            return;
+        };
+        let mut live: HashSet<FileId> = HashSet::new();
+        for path in matched.iter().flat_map(|(_, paths)| paths) {
+            let Ok(file) = File::open(path) else { continue };
+            let Ok(meta) = file.metadata() else { continue };
+            let id = (meta.dev(), meta.ino());
+            if let Some(m) = resume.get(&id) {
+                // Still here and still the same content: resumed by visit().
+                if meta.len() >= m.offset
+                    && head_matches(&file, m.head_len, m.head_hash).unwrap_or(false)
+                {
+                    live.insert(id);
+                }
+            }
+        }
+        let lost: Vec<FileMark> = resume
+            .values()
+            .filter(|m| !live.contains(&m.id()))
+            .cloned()
+            .collect();
+        for m in lost {
+            // Renamed: the same inode under a rotated name. Copytruncated:
+            // a copy that starts with the same bytes.
+            let found = self
+                .find_rotated(|file, id| {
+                    Ok(id == m.id() || head_matches(file, m.head_len, m.head_hash)?)
+                })
+                .filter(|(_, file, _)| file.metadata().is_ok_and(|md| md.len() >= m.offset));
+            if let Some((path, file, id)) = found {
+                if self.tracked.contains_key(&id) || self.draining.iter().any(|d| d.t.id == id) {
+                    continue;
+                }
+                match Tracked::open(&path, file, id, m.offset, self.cfg.max_line_bytes) {
+                    Ok(t) => self.start_draining(t, sink),
+                    Err(e) => self.error(sink, &path.display().to_string(), &e),
+                }
+            }
+        }
+    }
+
+    /// The first file under the rotated-file patterns for which `is_it`
+    /// holds.
+    fn find_rotated(
+        &self,
+        mut is_it: impl FnMut(&File, FileId) -> io::Result<bool>,
+    ) -> Option<(PathBuf, File, FileId)> {
+        for pattern in &self.cfg.rotated {
+            for path in glob_files(pattern).unwrap_or_default() {
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                let Ok(meta) = file.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let id = (meta.dev(), meta.ino());
+                if is_it(&file, id).unwrap_or(false) {
+                    return Some((path, file, id));
+                }
+            }
+        }
+        None
     }
 
     /// Looks at one matched path. Returns the identity of the file followed
@@ -354,44 +577,106 @@ impl Follower {
         if let Some(t) = self.tracked.get_mut(&id) {
             // Renamed to another matched path: same file, same offset.
             t.path = path.to_path_buf();
-            if meta.len() < t.offset || t.head_changed(meta.len())? {
+            if meta.len() < t.read_to || t.head_changed(meta.len())? {
+                let old_head = t.head.clone();
+                let old_offset = t.base + t.framer.committed();
+                t.restart(self.cfg.max_line_bytes)?;
                 sink.rotated(path, RotationKind::Truncate);
-                t.file.seek(SeekFrom::Start(0))?;
-                t.offset = 0;
-                t.framer.reset();
-                t.head.clear();
-                t.head_changed(meta.len())?;
+                sink.lines(&t.mark(), &[], 0);
+                self.finish_copy(&old_head, old_offset, id, sink);
             }
-            if meta.len() > t.offset {
+            let t = self.tracked.get_mut(&id).expect("present above");
+            if meta.len() > t.read_to {
                 read_available(t, sink)?;
             }
             return Ok(Some(id));
         }
-        let mut file = File::open(path)?;
-        let mut framer = Framer::new(self.cfg.max_line_bytes);
-        let mut offset = 0;
-        if self.first_pass && self.cfg.start_at == StartAt::End && meta.len() > 0 {
-            offset = meta.len();
-            // Starting inside a line would count its tail as a line.
-            file.seek(SeekFrom::Start(offset - 1))?;
-            let mut last = [0u8; 1];
-            file.read_exact(&mut last)?;
-            if last[0] != b'\n' {
-                framer.skip_to_next_line();
-            }
-        }
-        let mut t = Tracked {
-            path: path.to_path_buf(),
-            file,
-            id,
-            offset,
-            framer,
-            head: Vec::new(),
-        };
-        t.head_changed(meta.len())?;
+        let file = File::open(path)?;
+        let offset = self.start_offset(&file, id, meta.len(), sink)?;
+        let mut t = Tracked::open(path, file, id, offset, self.cfg.max_line_bytes)?;
+        // Record where reading starts, so a restart before the first line
+        // does not read what was meant to be skipped.
+        sink.lines(&t.mark(), &[], 0);
         read_available(&mut t, sink)?;
         self.tracked.insert(id, t);
         Ok(Some(id))
+    }
+
+    /// Where a newly opened file starts.
+    fn start_offset(
+        &mut self,
+        file: &File,
+        id: FileId,
+        len: u64,
+        sink: &mut impl Sink,
+    ) -> io::Result<u64> {
+        if let Some(resume) = &self.resume {
+            let Some(m) = resume.get(&id).cloned() else {
+                // Appeared (or replaced an older file) while we were down.
+                return Ok(0);
+            };
+            // Another file on a reused inode, or this one truncated while
+            // we were down: read it from its start. The old content, if a
+            // copy of it survives, was finished by the first pass already.
+            if !head_matches(file, m.head_len, m.head_hash)? {
+                return Ok(0);
+            }
+            if len < m.offset {
+                sink.rotated(&m.path, RotationKind::Truncate);
+                return Ok(0);
+            }
+            return Ok(m.offset);
+        }
+        if self.first_pass && self.cfg.start_at == StartAt::End {
+            return Ok(len);
+        }
+        Ok(0)
+    }
+
+    /// After a truncation: if a copy of the old content exists under a
+    /// rotated name, reads it from where the original was left.
+    fn finish_copy(&mut self, old_head: &[u8], old_offset: u64, not: FileId, sink: &mut impl Sink) {
+        if old_head.is_empty() {
+            return;
+        }
+        self.finish_copy_by_hash(
+            old_head.len() as u32,
+            fnv1a(old_head),
+            old_offset,
+            not,
+            sink,
+        );
+    }
+
+    fn finish_copy_by_hash(
+        &mut self,
+        head_len: u32,
+        head_hash: u64,
+        offset: u64,
+        not: FileId,
+        sink: &mut impl Sink,
+    ) {
+        if head_len == 0 {
+            return;
+        }
+        let known: HashSet<FileId> = self
+            .tracked
+            .keys()
+            .copied()
+            .chain(self.draining.iter().map(|d| d.t.id))
+            .collect();
+        let found = self.find_rotated(|file, id| {
+            Ok(id != not
+                && !known.contains(&id)
+                && file.metadata()?.len() >= offset
+                && head_matches(file, head_len, head_hash)?)
+        });
+        if let Some((path, file, id)) = found {
+            match Tracked::open(&path, file, id, offset, self.cfg.max_line_bytes) {
+                Ok(t) => self.start_draining(t, sink),
+                Err(e) => self.error(sink, &path.display().to_string(), &e),
+            }
+        }
     }
 
     fn start_draining(&mut self, mut t: Tracked, sink: &mut impl Sink) {
@@ -422,8 +707,7 @@ impl Follower {
                 }
             }
             if d.last_growth.elapsed() >= grace {
-                let path = d.t.path.clone();
-                d.t.framer.finish(|b| sink.lines(&path, b));
+                close(&mut d.t, sink);
             } else {
                 keep.push(d);
             }
@@ -432,15 +716,24 @@ impl Follower {
     }
 
     /// Reads every file, rotated ones included, to its end and passes on
-    /// partial last lines: for a final pass before exiting.
+    /// partial last lines of rotated files: for a final pass before exiting.
     pub fn finish(&mut self, sink: &mut impl Sink) {
         self.poll_once(sink);
         for mut d in std::mem::take(&mut self.draining) {
             let _ = read_available(&mut d.t, sink);
-            let path = d.t.path.clone();
-            d.t.framer.finish(|b| sink.lines(&path, b));
+            close(&mut d.t, sink);
         }
     }
+}
+
+/// Hands out a closed file's partial last line.
+fn close(t: &mut Tracked, sink: &mut impl Sink) {
+    let base = t.base;
+    let mut mark = t.mark();
+    t.framer.finish(|d: Drained<'_>| {
+        mark.offset = base + d.offset;
+        sink.lines(&mark, d.block, d.oversize);
+    });
 }
 
 /// A file that was moved keeps its links; a deleted one has none.
@@ -451,23 +744,23 @@ fn rotation_kind_of(file: &File) -> RotationKind {
     }
 }
 
-/// Reads `t` from its offset to its current end. Returns the bytes read.
+/// Reads `t` from its position to its current end. Returns the bytes read.
 fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<u64> {
     let mut total = 0u64;
     loop {
-        let skipped_before = t.framer.oversize_skipped;
         let n = t.framer.read_from(&mut t.file)?;
-        if t.framer.oversize_skipped > skipped_before {
-            sink.oversize_skipped(&t.path, t.framer.oversize_skipped - skipped_before);
-        }
         if n == 0 {
             break;
         }
         total += n as u64;
-        t.offset += n as u64;
-        sink.bytes(&t.path, n as u64);
-        let path = &t.path;
-        t.framer.drain(|b| sink.lines(path, b));
+        t.read_to += n as u64;
+        sink.bytes(n as u64);
+        let base = t.base;
+        let mut mark = t.mark();
+        t.framer.drain(|d: Drained<'_>| {
+            mark.offset = base + d.offset;
+            sink.lines(&mark, d.block, d.oversize);
+        });
     }
     Ok(total)
 }
@@ -486,7 +779,7 @@ mod tests {
     }
 
     impl Sink for Collect {
-        fn lines(&mut self, _: &Path, block: &[u8]) {
+        fn lines(&mut self, _: &FileMark, block: &[u8], _: u64) {
             let text = String::from_utf8_lossy(block);
             self.lines.extend(text.lines().map(str::to_string));
         }

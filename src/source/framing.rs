@@ -15,17 +15,35 @@ use memchr::{memchr, memrchr};
 /// The smallest buffer; larger caps get a buffer of twice the cap.
 const MIN_BUFFER: usize = 1 << 20;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    /// A line too long to hold: counted once its newline is found.
+    Oversize,
+    /// The tail of a line we started reading in the middle of: not counted.
+    MidLine,
+}
+
+/// What one drain step hands out: whole lines, how many over-long lines
+/// were skipped before them, and the offset just past both — the point up
+/// to which the input is fully accounted for, which is what a checkpoint
+/// may record.
+#[derive(Debug, Clone, Copy)]
+pub struct Drained<'a> {
+    pub block: &'a [u8],
+    pub oversize: u64,
+    pub offset: u64,
+}
+
 #[derive(Debug)]
 pub struct Framer {
     buf: Vec<u8>,
     filled: usize,
-    /// Inside a line too long to hold: discard up to the next newline.
-    skipping: bool,
-    /// Lines skipped whole by the framer (each also counts as a line).
-    pub oversize_skipped: u64,
-    /// Bytes handed out or skipped: the offset of the first pending byte
-    /// relative to where reading started.
+    skipping: Option<Skip>,
+    /// Bytes removed from the buffer (handed out or discarded), relative to
+    /// where reading started.
     consumed: u64,
+    /// The offset up to which everything was handed out or counted.
+    committed: u64,
 }
 
 impl Framer {
@@ -34,18 +52,25 @@ impl Framer {
         Framer {
             buf: vec![0; cap],
             filled: 0,
-            skipping: false,
-            oversize_skipped: 0,
+            skipping: None,
             consumed: 0,
+            committed: 0,
         }
     }
 
     /// Reads once from `r` into free space. Returns the bytes read (0 at
-    /// end of input). Interrupted reads are retried.
+    /// end of input). Interrupted reads are retried. Call [`drain`] after
+    /// every read.
+    ///
+    /// [`drain`]: Framer::drain
     pub fn read_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
         if self.filled == self.buf.len() {
-            // The pending partial line fills the buffer: it is oversize.
-            self.skip_pending();
+            // A partial line fills the whole buffer: it is over-long. Its
+            // bytes are dropped now; it is counted when its end is found,
+            // so the committed offset never points into its middle.
+            self.skipping.get_or_insert(Skip::Oversize);
+            self.consumed += self.filled as u64;
+            self.filled = 0;
         }
         loop {
             match r.read(&mut self.buf[self.filled..]) {
@@ -59,24 +84,17 @@ impl Framer {
         }
     }
 
-    fn skip_pending(&mut self) {
-        if !self.skipping {
-            self.oversize_skipped += 1;
-        }
-        self.skipping = true;
-        self.consumed += self.filled as u64;
-        self.filled = 0;
-    }
-
     /// Hands every complete line out as one block and keeps the partial
     /// last line.
-    pub fn drain(&mut self, mut on_block: impl FnMut(&[u8])) {
+    pub fn drain(&mut self, mut on_block: impl FnMut(Drained<'_>)) {
         let mut start = 0;
-        if self.skipping {
+        let mut oversize = 0;
+        if let Some(kind) = self.skipping {
             match memchr(b'\n', &self.buf[..self.filled]) {
                 Some(i) => {
                     start = i + 1;
-                    self.skipping = false;
+                    self.skipping = None;
+                    oversize = u64::from(kind == Skip::Oversize);
                 }
                 None => {
                     self.consumed += self.filled as u64;
@@ -85,50 +103,63 @@ impl Framer {
                 }
             }
         }
-        if let Some(last) = memrchr(b'\n', &self.buf[start..self.filled]) {
-            let end = start + last + 1;
-            on_block(&self.buf[start..end]);
-            start = end;
+        let end = memrchr(b'\n', &self.buf[start..self.filled]).map_or(start, |l| start + l + 1);
+        if end > 0 {
+            let offset = self.consumed + end as u64;
+            on_block(Drained {
+                block: &self.buf[start..end],
+                oversize,
+                offset,
+            });
+            self.committed = offset;
         }
-        self.consumed += start as u64;
-        self.buf.copy_within(start..self.filled, 0);
-        self.filled -= start;
+        self.consumed += end as u64;
+        self.buf.copy_within(end..self.filled, 0);
+        self.filled -= end;
     }
 
     /// At end of input: hands out the partial last line, if any, as a line.
-    pub fn finish(&mut self, mut on_block: impl FnMut(&[u8])) {
+    pub fn finish(&mut self, mut on_block: impl FnMut(Drained<'_>)) {
         self.drain(&mut on_block);
-        if self.filled > 0 && !self.skipping {
-            on_block(&self.buf[..self.filled]);
+        let oversize = u64::from(self.skipping == Some(Skip::Oversize));
+        let tail = if self.skipping.is_some() {
+            0
+        } else {
+            self.filled
+        };
+        if tail > 0 || oversize > 0 {
+            let offset = self.consumed + self.filled as u64;
+            on_block(Drained {
+                block: &self.buf[..tail],
+                oversize,
+                offset,
+            });
+            self.committed = offset;
         }
         self.consumed += self.filled as u64;
         self.filled = 0;
-        self.skipping = false;
-    }
-
-    /// Forgets everything held (the file was truncated under us: the held
-    /// partial line belonged to content that is gone).
-    pub fn reset(&mut self) {
-        self.filled = 0;
-        self.skipping = false;
+        self.skipping = None;
     }
 
     /// Discards input up to and including the next newline without counting
     /// it: used when reading starts in the middle of a line.
     pub fn skip_to_next_line(&mut self) {
-        self.reset();
-        // Already skipping, so a long remainder is not counted as oversize.
-        self.skipping = true;
+        self.skipping = Some(Skip::MidLine);
     }
 
     /// Bytes held back as a partial line.
     pub fn pending(&self) -> usize {
-        if self.skipping { 0 } else { self.filled }
+        if self.skipping.is_some() {
+            0
+        } else {
+            self.filled
+        }
     }
 
-    /// Bytes handed out or skipped so far.
-    pub fn consumed(&self) -> u64 {
-        self.consumed
+    /// The offset, relative to where reading started, up to which every
+    /// line was handed out or counted.
+    pub fn committed(&self) -> u64 {
+        self.committed
     }
 }
 
@@ -141,7 +172,13 @@ mod tests {
         let mut f = Framer::new(cap);
         f.buf.truncate(cap.max(4)); // a tiny buffer to exercise the skip path
         let mut lines = Vec::new();
-        let mut push = |b: &[u8]| {
+        let mut skipped = 0;
+        let mut push = |d: Drained<'_>| {
+            skipped += d.oversize;
+            let b = d.block;
+            if b.is_empty() {
+                return;
+            }
             for l in b.strip_suffix(b"\n").unwrap_or(b).split(|c| *c == b'\n') {
                 lines.push(l.to_vec());
             }
@@ -154,7 +191,7 @@ mod tests {
             }
         }
         f.finish(&mut push);
-        (lines, f.oversize_skipped)
+        (lines, skipped)
     }
 
     #[test]
@@ -177,12 +214,23 @@ mod tests {
     }
 
     #[test]
-    fn consumed_tracks_offsets() {
+    fn committed_offsets_never_point_into_a_line() {
         let mut f = Framer::new(16);
+        f.buf.truncate(8);
         let mut r: &[u8] = b"abc\nde";
         f.read_from(&mut r).unwrap();
         f.drain(|_| {});
-        assert_eq!(f.consumed(), 4);
+        assert_eq!(f.committed(), 4);
         assert_eq!(f.pending(), 2);
+        // An over-long line ("de" + 16 more bytes): nothing is committed
+        // until its end is found, then everything up to it at once.
+        let mut r: &[u8] = b"fghijklmnopqrstu\nvw\n";
+        let mut oversize = 0;
+        while f.read_from(&mut r).unwrap() > 0 {
+            f.drain(|d| oversize += d.oversize);
+            assert!([4, 23, 26].contains(&f.committed()), "{}", f.committed());
+        }
+        assert_eq!(oversize, 1);
+        assert_eq!(f.committed(), 26);
     }
 }

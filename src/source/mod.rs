@@ -12,7 +12,7 @@
 //! let mut input: &[u8] = b"one\ntwo\nthr";
 //! let mut blocks = Vec::new();
 //! while framer.read_from(&mut input).unwrap() > 0 {
-//!     framer.drain(|block| blocks.push(block.to_vec()));
+//!     framer.drain(|d| blocks.push(d.block.to_vec()));
 //! }
 //! assert_eq!(blocks.concat(), b"one\ntwo\n");
 //! assert_eq!(framer.pending(), 3); // "thr" waits for its newline

@@ -63,6 +63,14 @@ impl Exporter {
     }
 
     pub fn start_with(mut cmd: Command, args: &[&str]) -> Exporter {
+        // Tests never share the default state directory: each exporter
+        // gets its own.
+        if !args.contains(&"--state.dir") {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = tmpdir(&format!("state-{n}"));
+            cmd.arg("--state.dir").arg(dir);
+        }
         let mut child = cmd
             .args(args)
             .args([
