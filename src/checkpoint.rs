@@ -58,6 +58,11 @@ impl Default for State {
 pub struct SourceState {
     pub files: Vec<FileMark>,
     pub counters: Vec<SeriesValue>,
+    /// The start of the source's last complete pass (Unix seconds): every
+    /// file under its paths before then has a mark. A rotated file without
+    /// a mark that changed later was never seen, and is read whole.
+    #[serde(default)]
+    pub covered_until: f64,
 }
 
 /// One series of a counter (or the last-error gauge) of a source.
@@ -170,6 +175,7 @@ mod tests {
                     head_hash: 3,
                     offset: 4,
                 }],
+                covered_until: 5.0,
                 counters: vec![SeriesValue {
                     name: "gateway_log_lines_total".into(),
                     labels: [("source".to_string(), "gw".to_string())].into(),

@@ -135,7 +135,12 @@ struct Shared {
     names: Vec<String>,
     /// Per source: the latest mark of every file, by identity.
     marks: Vec<Mutex<HashMap<FileId, Held>>>,
+    /// Per source: the start of its last complete pass (f64 bits).
+    covered: Vec<AtomicU64>,
     seq: AtomicU64,
+    /// `seq` as of the last checkpoint written: when nothing was counted
+    /// since, a scrape need not write one.
+    persisted_seq: AtomicU64,
     /// Readers: source threads counting a block. Writer: a checkpoint.
     commit: RwLock<()>,
     state_dir: Option<PathBuf>,
@@ -240,6 +245,7 @@ impl Pipeline {
             },
         };
         let mut resume: Vec<Option<Vec<FileMark>>> = Vec::new();
+        let mut covered = Vec::new();
         for s in &cfg.sources {
             // State of a source that is no longer configured is dropped:
             // the next checkpoint no longer carries it.
@@ -250,6 +256,9 @@ impl Pipeline {
                 }
             }
             resume.push(st.map(|st| st.files.clone()));
+            covered.push(AtomicU64::new(
+                st.map_or(0.0, |st| st.covered_until).to_bits(),
+            ));
         }
         if restored.is_some() {
             log::info!(sources = cfg.sources.len(); "resumed from checkpoint");
@@ -276,7 +285,9 @@ impl Pipeline {
                     Mutex::new(held)
                 })
                 .collect(),
+            covered,
             seq: AtomicU64::new(1),
+            persisted_seq: AtomicU64::new(0),
             commit: RwLock::new(()),
             state_dir: cfg.state_dir.clone(),
             checkpoint_ok,
@@ -359,9 +370,14 @@ impl Shared {
     /// source can count, so `then` sees exactly the persisted values.
     fn checkpoint_then<T>(&self, then: impl FnOnce() -> T) -> T {
         let _exclusive = self.commit.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(dir) = &self.state_dir {
+        let seq = self.seq.load(Ordering::Acquire);
+        let unchanged = self.persisted_seq.load(Ordering::Acquire) == seq;
+        if let (Some(dir), false) = (&self.state_dir, unchanged) {
             match checkpoint::store(dir, &self.state()) {
-                Ok(()) => self.checkpoint_ok.set(unix_now() as i64),
+                Ok(()) => {
+                    self.persisted_seq.store(seq, Ordering::Release);
+                    self.checkpoint_ok.set(unix_now() as i64);
+                }
                 Err(e) => {
                     self.checkpoint_errors.with_label_values(&["write"]).inc();
                     log::error!(err = e.to_string().as_str(); "cannot write checkpoint");
@@ -377,7 +393,7 @@ impl Shared {
             written_at: unix_now(),
             ..State::default()
         };
-        for (name, marks) in self.names.iter().zip(&self.marks) {
+        for ((name, marks), covered) in self.names.iter().zip(&self.marks).zip(&self.covered) {
             let mut held = marks.lock().unwrap_or_else(|p| p.into_inner());
             if held.len() > MARKS_KEPT {
                 let mut seqs: Vec<u64> = held.values().map(|h| h.seq).collect();
@@ -390,6 +406,7 @@ impl Shared {
                 SourceState {
                     files: held.values().map(|h| h.mark.clone()).collect(),
                     counters: counters.remove(name).unwrap_or_default(),
+                    covered_until: f64::from_bits(covered.load(Ordering::Acquire)),
                 },
             );
         }
@@ -421,8 +438,12 @@ fn run_source(
     resume: Option<Vec<FileMark>>,
     shared: Arc<Shared>,
 ) {
+    let covered = &shared.covered[index];
     let mut follower = match resume {
-        Some(marks) => Follower::resume(spec.follow.clone(), marks),
+        Some(marks) => {
+            let since = f64::from_bits(covered.load(Ordering::Acquire));
+            Follower::resume(spec.follow.clone(), marks, since)
+        }
         None => Follower::new(spec.follow.clone()),
     };
     let mut sink = PipelineSink {
@@ -432,12 +453,19 @@ fn run_source(
         shared: &shared,
         repeats: RepeatFilter::default(),
     };
-    follower.poll_once(&mut sink);
+    // A pass covers the files present when it started; only once it has
+    // finished may a checkpoint say so.
+    let pass = |follower: &mut Follower, sink: &mut PipelineSink<'_>| {
+        let began = unix_now();
+        follower.poll_once(sink);
+        covered.store(began.to_bits(), Ordering::Release);
+    };
+    pass(&mut follower, &mut sink);
     shared.started.fetch_add(1, Ordering::AcqRel);
     log::info!(source = spec.name.as_str(), files = follower.files(); "following");
     while !shared.stop.load(Ordering::Acquire) {
         follower.wait();
-        follower.poll_once(&mut sink);
+        pass(&mut follower, &mut sink);
     }
 }
 
@@ -495,16 +523,25 @@ impl Sink for PipelineSink<'_> {
     }
 
     fn rotated(&mut self, path: &Path, kind: RotationKind) {
-        self.shared
-            .metrics
-            .record_rotation(self.source, kind.as_str());
+        {
+            // Every served counter must be one a checkpoint has persisted.
+            let _shared = self.shared.commit.read().unwrap_or_else(|p| p.into_inner());
+            self.shared
+                .metrics
+                .record_rotation(self.source, kind.as_str());
+            self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        }
         log::info!(source = self.source, path = path.display().to_string().as_str(), kind = kind.as_str(); "log file rotated");
     }
 
     fn read_error(&mut self, what: &str, reason: ReadErrorReason, err: &io::Error, first: bool) {
-        self.shared
-            .metrics
-            .record_read_error(self.source, reason.as_str());
+        {
+            let _shared = self.shared.commit.read().unwrap_or_else(|p| p.into_inner());
+            self.shared
+                .metrics
+                .record_read_error(self.source, reason.as_str());
+            self.shared.seq.fetch_add(1, Ordering::Relaxed);
+        }
         if first {
             log::warn!(source = self.source, path = what, reason = reason.as_str(), err = err.to_string().as_str(); "cannot read log; retrying");
         }

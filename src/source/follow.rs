@@ -337,6 +337,18 @@ pub struct Follower {
     first_pass: bool,
     /// Marks from a checkpoint, consumed at the first pass.
     resume: Option<HashMap<FileId, FileMark>>,
+    /// Rotated files that no mark knows and that changed after this time
+    /// (Unix seconds) were never seen under a followed path: created,
+    /// written and rotated away between two passes, or while nobody was
+    /// reading. The checkpoint's time on a resume, the first pass's start
+    /// otherwise.
+    resume_time: f64,
+    /// Every file opened in this run: a copy search never picks one of
+    /// them, since each continues from its own mark.
+    known: HashSet<FileId>,
+    /// The checkpoint's marks, kept for the whole run: a file whose inode
+    /// and first bytes match one is that file, not a copy or a new one.
+    start_marks: HashMap<FileId, FileMark>,
     failing: HashSet<String>,
     wake: Option<super::wake::Wake>,
 }
@@ -364,16 +376,24 @@ impl Follower {
             draining: Vec::new(),
             first_pass: true,
             resume: None,
+            resume_time: 0.0,
+            known: HashSet::new(),
+            start_marks: HashMap::new(),
             failing: HashSet::new(),
             wake,
         }
     }
 
-    /// A follower that continues from a checkpoint's marks. Files without
-    /// a mark are read from their beginning: they appeared since.
-    pub fn resume(cfg: FollowConfig, marks: Vec<FileMark>) -> Follower {
+    /// A follower that continues from the marks of a checkpoint written at
+    /// `written_at` (Unix seconds). Followed files without a mark are read
+    /// from their beginning: they appeared since. So are rotated files
+    /// without a mark that changed after the checkpoint: created, written
+    /// and rotated away while nobody was reading.
+    pub fn resume(cfg: FollowConfig, marks: Vec<FileMark>, written_at: f64) -> Follower {
         let mut f = Follower::new(cfg);
+        f.start_marks = marks.iter().map(|m| (m.id(), m.clone())).collect();
         f.resume = Some(marks.into_iter().map(|m| (m.id(), m)).collect());
+        f.resume_time = written_at;
         f
     }
 
@@ -407,6 +427,11 @@ impl Follower {
 
     /// One pass: find files, notice rotations, read what is new.
     pub fn poll_once(&mut self, sink: &mut impl Sink) {
+        if self.first_pass && self.resume.is_none() {
+            self.resume_time = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+        }
         let mut up = true;
         let mut seen: HashSet<FileId> = HashSet::new();
         let patterns = self.cfg.patterns.clone();
@@ -465,9 +490,63 @@ impl Follower {
             }
         }
         self.drain_rotated(sink);
+        self.read_unseen_rotated(&matched_paths, sink);
         self.first_pass = false;
         self.resume = None;
         sink.status(self.tracked.len(), up);
+    }
+
+    /// Reads, from their start, rotated files that appeared since we began
+    /// covering the source and that we never saw. A copy of a file we
+    /// follow is not one of them: it is finished from the original's
+    /// offset when the original's truncation is seen.
+    fn read_unseen_rotated(&mut self, matched: &[(String, Vec<PathBuf>)], sink: &mut impl Sink) {
+        let main: HashSet<&PathBuf> = matched.iter().flat_map(|(_, paths)| paths).collect();
+        let mut heads: Vec<(u32, u64)> = self
+            .tracked
+            .values()
+            .chain(self.draining.iter().map(|d| &d.t))
+            .map(|t| (t.head.len() as u32, fnv1a(&t.head)))
+            .collect();
+        if let Some(resume) = &self.resume {
+            heads.extend(resume.values().map(|m| (m.head_len, m.head_hash)));
+        }
+        let mut unseen = Vec::new();
+        for pattern in &self.cfg.rotated {
+            for path in glob_files(pattern).unwrap_or_default() {
+                if main.contains(&path) {
+                    continue;
+                }
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let id = (meta.dev(), meta.ino());
+                let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
+                if meta.is_file() && changed > self.resume_time {
+                    unseen.push((changed, path, id));
+                }
+            }
+        }
+        unseen.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, path, id) in unseen {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if self.accounted_for(&file, id) {
+                continue;
+            }
+            let is_copy = heads
+                .iter()
+                .any(|(len, hash)| *len > 0 && head_matches(&file, *len, *hash).unwrap_or(false));
+            if is_copy {
+                continue;
+            }
+            log::info!(path = path.display().to_string().as_str(); "reading a rotated file never seen under a followed path");
+            match Tracked::open(&path, file, id, 0, self.cfg.max_line_bytes) {
+                Ok(t) => self.start_draining(t, sink),
+                Err(e) => self.error(sink, &path.display().to_string(), &e),
+            }
+        }
     }
 
     /// At the first pass after a restart: files that a checkpoint was
@@ -501,24 +580,61 @@ impl Follower {
             .filter(|m| !live.contains(&m.id()))
             .cloned()
             .collect();
+        // 1. Renamed and intact: the same inode and first bytes under a
+        //    rotated name continue at their mark.
+        let mut broken = Vec::new();
         for m in lost {
-            // Renamed: the same inode under a rotated name. Copytruncated:
-            // a copy that starts with the same bytes.
-            let found = self
-                .find_rotated(|file, id| {
-                    Ok(id == m.id() || head_matches(file, m.head_len, m.head_hash)?)
-                })
-                .filter(|(_, file, _)| file.metadata().is_ok_and(|md| md.len() >= m.offset));
-            if let Some((path, file, id)) = found {
-                if self.tracked.contains_key(&id) || self.draining.iter().any(|d| d.t.id == id) {
-                    continue;
+            let found = self.find_rotated(|_, id| Ok(id == m.id()));
+            let intact = found.as_ref().is_some_and(|(_, file, _)| {
+                file.metadata().is_ok_and(|md| md.len() >= m.offset)
+                    && head_matches(file, m.head_len, m.head_hash).unwrap_or(false)
+            });
+            match found {
+                Some((path, file, id)) if intact => {
+                    match Tracked::open(&path, file, id, m.offset, self.cfg.max_line_bytes) {
+                        Ok(t) => self.start_draining(t, sink),
+                        Err(e) => self.error(sink, &path.display().to_string(), &e),
+                    }
                 }
-                match Tracked::open(&path, file, id, m.offset, self.cfg.max_line_bytes) {
-                    Ok(t) => self.start_draining(t, sink),
-                    Err(e) => self.error(sink, &path.display().to_string(), &e),
-                }
+                other => broken.push((m, other.map(|(path, _, id)| (path, id)))),
             }
         }
+        // 2. Truncated (copytruncate) while we were down: the old content
+        //    is finished from a copy that starts with the same bytes. This
+        //    comes first, since a copy may sit on an inode that a stale
+        //    mark also names.
+        for (m, _) in &broken {
+            self.finish_copy_by_hash(m.head_len, m.head_hash, m.offset, m.id(), sink);
+        }
+        // 3. The inode under a rotated name now holds other content (the
+        //    file rewritten in place, or the inode reused by a new file):
+        //    all of it is new to us, unless step 2 took it as a copy.
+        for (_, found) in broken {
+            let Some((path, id)) = found else { continue };
+            if self.known.contains(&id) {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            log::info!(path = path.display().to_string().as_str(); "reading a rotated file whose content changed while stopped");
+            match Tracked::open(&path, file, id, 0, self.cfg.max_line_bytes) {
+                Ok(t) => self.start_draining(t, sink),
+                Err(e) => self.error(sink, &path.display().to_string(), &e),
+            }
+        }
+    }
+
+    /// Whether `file` is already accounted for: opened in this run, or the
+    /// very file a checkpoint mark describes (same inode, same first bytes).
+    fn accounted_for(&self, file: &File, id: FileId) -> bool {
+        self.known.contains(&id)
+            || self.tracked.contains_key(&id)
+            || self.draining.iter().any(|d| d.t.id == id)
+            || self
+                .start_marks
+                .get(&id)
+                .is_some_and(|m| head_matches(file, m.head_len, m.head_hash).unwrap_or(false))
     }
 
     /// The first file under the rotated-file patterns for which `is_it`
@@ -577,29 +693,65 @@ impl Follower {
         if let Some(t) = self.tracked.get_mut(&id) {
             // Renamed to another matched path: same file, same offset.
             t.path = path.to_path_buf();
-            if meta.len() < t.read_to || t.head_changed(meta.len())? {
-                let old_head = t.head.clone();
-                let old_offset = t.base + t.framer.committed();
-                t.restart(self.cfg.max_line_bytes)?;
-                sink.rotated(path, RotationKind::Truncate);
-                sink.lines(&t.mark(), &[], 0);
-                self.finish_copy(&old_head, old_offset, id, sink);
-            }
-            let t = self.tracked.get_mut(&id).expect("present above");
-            if meta.len() > t.read_to {
-                read_available(t, sink)?;
+            let rewritten = meta.len() < t.read_to || t.head_changed(meta.len())?;
+            if rewritten {
+                self.truncated(id, sink)?;
+            } else if meta.len() > t.read_to {
+                self.read_tracked(id, sink)?;
             }
             return Ok(Some(id));
         }
         let file = File::open(path)?;
         let offset = self.start_offset(&file, id, meta.len(), sink)?;
-        let mut t = Tracked::open(path, file, id, offset, self.cfg.max_line_bytes)?;
+        let t = Tracked::open(path, file, id, offset, self.cfg.max_line_bytes)?;
         // Record where reading starts, so a restart before the first line
         // does not read what was meant to be skipped.
         sink.lines(&t.mark(), &[], 0);
-        read_available(&mut t, sink)?;
+        self.known.insert(id);
         self.tracked.insert(id, t);
+        self.read_tracked(id, sink)?;
         Ok(Some(id))
+    }
+
+    /// Reads a followed file to its end; if it turns out to have been
+    /// truncated and rewritten meanwhile, handles that instead.
+    fn read_tracked(&mut self, id: FileId, sink: &mut impl Sink) -> io::Result<()> {
+        let Some(t) = self.tracked.get_mut(&id) else {
+            return Ok(());
+        };
+        if read_available(t, sink)?.is_none() {
+            self.truncated(id, sink)?;
+        }
+        Ok(())
+    }
+
+    /// The followed file `id` was truncated (copytruncate): read it again
+    /// from its start, and finish its old content from a copy if one exists.
+    fn truncated(&mut self, id: FileId, sink: &mut impl Sink) -> io::Result<()> {
+        let Some(mut t) = self.tracked.remove(&id) else {
+            return Ok(());
+        };
+        let result = self.rewritten(&mut t, sink);
+        self.tracked.insert(id, t);
+        result
+    }
+
+    /// `t` was truncated and rewritten under us: start it over, finish its
+    /// old content from a copy under a rotated name if one exists, and read
+    /// its new content.
+    fn rewritten(&mut self, t: &mut Tracked, sink: &mut impl Sink) -> io::Result<()> {
+        let old_head = t.head.clone();
+        let old_offset = t.base + t.framer.committed();
+        t.restart(self.cfg.max_line_bytes)?;
+        // The copy's mark is recorded before the original's new one, so
+        // that any checkpoint holds either the original's old mark (and a
+        // restart finds the copy again) or the copy's own.
+        self.finish_copy(&old_head, old_offset, t.id, sink);
+        sink.rotated(&t.path, RotationKind::Truncate);
+        sink.lines(&t.mark(), &[], 0);
+        // Rewritten once more meanwhile: the next pass sees to it.
+        let _ = read_available(t, sink)?;
+        Ok(())
     }
 
     /// Where a newly opened file starts.
@@ -625,6 +777,7 @@ impl Follower {
                 sink.rotated(&m.path, RotationKind::Truncate);
                 return Ok(0);
             }
+            log::info!(path = m.path.display().to_string().as_str(), offset = m.offset; "resuming file");
             return Ok(m.offset);
         }
         if self.first_pass && self.cfg.start_at == StartAt::End {
@@ -659,19 +812,26 @@ impl Follower {
         if head_len == 0 {
             return;
         }
-        let known: HashSet<FileId> = self
-            .tracked
-            .keys()
-            .copied()
-            .chain(self.draining.iter().map(|d| d.t.id))
-            .collect();
-        let found = self.find_rotated(|file, id| {
-            Ok(id != not
-                && !known.contains(&id)
-                && file.metadata()?.len() >= offset
-                && head_matches(file, head_len, head_hash)?)
-        });
-        if let Some((path, file, id)) = found {
+        let mut candidates = Vec::new();
+        for pattern in &self.cfg.rotated {
+            for path in glob_files(pattern).unwrap_or_default() {
+                let Ok(file) = File::open(&path) else {
+                    continue;
+                };
+                let Ok(meta) = file.metadata() else { continue };
+                let id = (meta.dev(), meta.ino());
+                if id != not
+                    && meta.is_file()
+                    && meta.len() >= offset
+                    && head_matches(&file, head_len, head_hash).unwrap_or(false)
+                    && !self.accounted_for(&file, id)
+                {
+                    candidates.push((path, file, id));
+                }
+            }
+        }
+        if let Some((path, file, id)) = candidates.into_iter().next() {
+            log::info!(path = path.display().to_string().as_str(), offset = offset; "finishing the copy of a truncated file");
             match Tracked::open(&path, file, id, offset, self.cfg.max_line_bytes) {
                 Ok(t) => self.start_draining(t, sink),
                 Err(e) => self.error(sink, &path.display().to_string(), &e),
@@ -680,7 +840,16 @@ impl Follower {
     }
 
     fn start_draining(&mut self, mut t: Tracked, sink: &mut impl Sink) {
-        if let Err(e) = read_available(&mut t, sink) {
+        self.known.insert(t.id);
+        // Known from now on, across a restart too.
+        sink.lines(&t.mark(), &[], 0);
+        // A file copytruncated and then renamed before we saw either.
+        let result = match read_available(&mut t, sink) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self.rewritten(&mut t, sink),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             let what = t.path.display().to_string();
             self.error(sink, &what, &e);
         }
@@ -698,9 +867,21 @@ impl Follower {
             if self.tracked.contains_key(&d.t.id) {
                 continue;
             }
-            match read_available(&mut d.t, sink) {
-                Ok(n) if n > 0 => d.last_growth = Instant::now(),
-                Ok(_) => {}
+            let result = match read_available(&mut d.t, sink) {
+                Ok(Some(n)) => {
+                    if n > 0 {
+                        d.last_growth = Instant::now();
+                    }
+                    Ok(())
+                }
+                Ok(None) => {
+                    d.last_growth = Instant::now();
+                    self.rewritten(&mut d.t, sink)
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => {}
                 Err(e) => {
                     let what = d.t.path.display().to_string();
                     self.error(sink, &what, &e);
@@ -712,6 +893,8 @@ impl Follower {
                 keep.push(d);
             }
         }
+        // Copies found while handling rewritten files joined meanwhile.
+        keep.append(&mut self.draining);
         self.draining = keep;
     }
 
@@ -744,13 +927,22 @@ fn rotation_kind_of(file: &File) -> RotationKind {
     }
 }
 
-/// Reads `t` from its position to its current end. Returns the bytes read.
-fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<u64> {
+/// Reads `t` from its position to its current end. Returns the bytes read,
+/// or `None` when the file was truncated and rewritten under us: then the
+/// bytes just read may be new content at an old offset, and nothing of
+/// them was handed out.
+fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<Option<u64>> {
     let mut total = 0u64;
     loop {
         let n = t.framer.read_from(&mut t.file)?;
         if n == 0 {
             break;
+        }
+        // Bytes read before the first bytes were seen unchanged are the
+        // file's old content; if they changed, any of them may be new.
+        let len = t.file.metadata()?.len();
+        if t.head_changed(len)? {
+            return Ok(None);
         }
         total += n as u64;
         t.read_to += n as u64;
@@ -762,7 +954,7 @@ fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<u64> {
             sink.lines(&mark, d.block, d.oversize);
         });
     }
-    Ok(total)
+    Ok(Some(total))
 }
 
 #[cfg(test)]

@@ -141,6 +141,12 @@ impl Exporter {
         }
     }
 
+    /// Kills the process with SIGKILL: no shutdown, no last checkpoint.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -352,4 +358,203 @@ pub fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A real Alertmanager (Debian `prometheus-alertmanager`) on loopback, with
+/// a temporary storage directory and clustering turned off.
+pub struct Alertmanager {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager with `config` (YAML) written to
+    /// `dir/alertmanager.yml`, and waits until it is ready.
+    pub fn start(bin: &Path, dir: &Path, config: &str) -> Alertmanager {
+        let config_file = dir.join("alertmanager.yml");
+        std::fs::write(&config_file, config).unwrap();
+        for attempt in 0..3 {
+            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let log =
+                std::fs::File::create(dir.join(format!("alertmanager-{attempt}.log"))).unwrap();
+            let mut child = Command::new(bin)
+                .arg(format!("--config.file={}", config_file.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.join(format!("am-data-{attempt}")).display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start alertmanager");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break; // port taken, or a config error: try again / report
+                }
+                if TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
+                    return Alertmanager {
+                        child,
+                        addr,
+                        dir: dir.to_path_buf(),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let logs: Vec<String> = (0..3)
+            .filter_map(|i| std::fs::read_to_string(dir.join(format!("alertmanager-{i}.log"))).ok())
+            .collect();
+        panic!("alertmanager did not become ready: {logs:?}");
+    }
+
+    /// What Alertmanager logged so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        (0..3)
+            .filter_map(|i| {
+                std::fs::read_to_string(self.dir.join(format!("alertmanager-{i}.log"))).ok()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a [`Webhook`] received.
+#[derive(Clone, Debug)]
+pub struct Post {
+    pub path: String,
+    pub body: String,
+    pub at: Instant,
+}
+
+/// A tiny HTTP server on 127.0.0.1 that records every POST (path and body)
+/// and answers 200: an Alertmanager webhook receiver inside the test.
+pub struct Webhook {
+    pub addr: SocketAddr,
+    posts: Arc<Mutex<Vec<Post>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Webhook {
+    pub fn start() -> Webhook {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let posts = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (posts2, stop2) = (Arc::clone(&posts), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                if let Some(post) = Self::serve(stream) {
+                    posts2.lock().unwrap().push(post);
+                }
+            }
+        });
+        Webhook {
+            addr,
+            posts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Reads one request (Content-Length or chunked body), answers 200 and
+    /// closes the connection.
+    fn serve(mut stream: TcpStream) -> Option<Post> {
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = stream.read(&mut buf).ok()?;
+            if n == 0 {
+                return None;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+        let lower = head.to_ascii_lowercase();
+        let mut request_line = head.lines().next()?.split_whitespace();
+        let method = request_line.next()?.to_string();
+        let path = request_line.next()?.to_string();
+        let chunked = lower.contains("transfer-encoding: chunked");
+        let length: usize = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let complete = |raw: &[u8]| {
+            let body = &raw[head_end..];
+            if chunked {
+                body.windows(5).any(|w| w == b"0\r\n\r\n")
+            } else {
+                body.len() >= length
+            }
+        };
+        while !complete(&raw) {
+            let n = stream.read(&mut buf).ok()?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let body = String::from_utf8_lossy(&raw[head_end..]).into_owned();
+        let body = if chunked { dechunk(&body) } else { body };
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        (method == "POST").then(|| Post {
+            path,
+            body,
+            at: Instant::now(),
+        })
+    }
+
+    /// Every POST so far, oldest first.
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.lock().unwrap().clone()
+    }
+
+    /// Every alert of every Alertmanager webhook payload so far, with the
+    /// path it was posted to: `(path, alert)`.
+    pub fn alerts(&self) -> Vec<(String, serde_json::Value)> {
+        let mut out = Vec::new();
+        for post in self.posts() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&post.body) else {
+                continue;
+            };
+            for alert in v["alerts"].as_array().cloned().unwrap_or_default() {
+                out.push((post.path.clone(), alert));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so the thread sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
