@@ -118,6 +118,10 @@ impl ReadErrorReason {
     }
 }
 
+/// How far before the covered time a rotated file without a mark still
+/// counts as unseen (see `read_unseen_rotated`).
+const UNSEEN_MARGIN_SECONDS: f64 = 2.0;
+
 /// How many leading bytes identify a file's content besides its inode.
 pub const HEAD_BYTES: usize = 256;
 
@@ -391,6 +395,10 @@ impl Follower {
     /// and rotated away while nobody was reading.
     pub fn resume(cfg: FollowConfig, marks: Vec<FileMark>, written_at: f64) -> Follower {
         let mut f = Follower::new(cfg);
+        // A mark of an empty file (nothing read, no first bytes) would
+        // match whatever file later reuses its inode; reading such a file
+        // from its start loses nothing, so the mark is dropped.
+        let marks: Vec<FileMark> = marks.into_iter().filter(|m| m.head_len > 0).collect();
         f.start_marks = marks.iter().map(|m| (m.id(), m.clone())).collect();
         f.resume = Some(marks.into_iter().map(|m| (m.id(), m)).collect());
         f.resume_time = written_at;
@@ -522,7 +530,10 @@ impl Follower {
                 };
                 let id = (meta.dev(), meta.ino());
                 let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
-                if meta.is_file() && changed > self.resume_time {
+                // Kernel timestamps come from a coarse clock (a tick behind);
+                // a margin keeps a file written just before a pass began
+                // from passing for history.
+                if meta.is_file() && changed > self.resume_time - UNSEEN_MARGIN_SECONDS {
                     unseen.push((changed, path, id));
                 }
             }
@@ -591,6 +602,7 @@ impl Follower {
             });
             match found {
                 Some((path, file, id)) if intact => {
+                    log::info!(path = path.display().to_string().as_str(), offset = m.offset; "finishing a file rotated while stopped");
                     match Tracked::open(&path, file, id, m.offset, self.cfg.max_line_bytes) {
                         Ok(t) => self.start_draining(t, sink),
                         Err(e) => self.error(sink, &path.display().to_string(), &e),
@@ -631,10 +643,11 @@ impl Follower {
         self.known.contains(&id)
             || self.tracked.contains_key(&id)
             || self.draining.iter().any(|d| d.t.id == id)
-            || self
-                .start_marks
-                .get(&id)
-                .is_some_and(|m| head_matches(file, m.head_len, m.head_hash).unwrap_or(false))
+            || self.start_marks.get(&id).is_some_and(|m| {
+                // An empty file's mark (nothing read, no first bytes)
+                // proves nothing: reading such a file from 0 loses nothing.
+                m.head_len > 0 && head_matches(file, m.head_len, m.head_hash).unwrap_or(false)
+            })
     }
 
     /// The first file under the rotated-file patterns for which `is_it`
@@ -932,6 +945,11 @@ fn rotation_kind_of(file: &File) -> RotationKind {
 /// bytes just read may be new content at an old offset, and nothing of
 /// them was handed out.
 fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<Option<u64>> {
+    // Shorter than what was read, or other first bytes: rewritten since.
+    let len = t.file.metadata()?.len();
+    if len < t.read_to || t.head_changed(len)? {
+        return Ok(None);
+    }
     let mut total = 0u64;
     loop {
         let n = t.framer.read_from(&mut t.file)?;
