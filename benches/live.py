@@ -19,6 +19,7 @@ ap.add_argument("--lines", type=int, default=2_000_000)
 ap.add_argument("--samples", type=int, default=300)
 ap.add_argument("--bin", default="target/release/gateway_exporter")
 ap.add_argument("--shared", default=os.environ.get("SHARED", "../shared"))
+ap.add_argument("--no-state", action="store_true", help="run without checkpoints (--state.dir=)")
 args = ap.parse_args()
 
 os.makedirs("bench-out", exist_ok=True)
@@ -28,11 +29,15 @@ if not os.path.exists(corpus):
         subprocess.run([sys.executable, f"{args.shared}/bench/gen_gateway_log.py", str(args.lines)], stdout=f, check=True)
 
 tmp = tempfile.mkdtemp(prefix="gwexp-live-")
+# With checkpoints (the default), every scrape that follows new counts
+# persists them first (fsync) before answering.
+state = ["--state.dir="] if args.no_state else ["--state.dir", os.path.join(tmp, "state")]
+print("checkpoints:", "off" if args.no_state else "on (a checkpoint before each scrape that follows new counts)")
 log = os.path.join(tmp, "gw.log")
 open(log, "w").close()
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 exp = subprocess.Popen(["taskset", "-c", "0", args.bin, "--log.path", log, "--log.profile", "auto",
-                        "--web.listen-address", f"127.0.0.1:{port}"],
+                        "--web.listen-address", f"127.0.0.1:{port}"] + state,
                        stderr=subprocess.DEVNULL)
 url = f"http://127.0.0.1:{port}/metrics"
 
@@ -90,7 +95,8 @@ port2 = port + 1 if port < 65000 else port - 1
 url = f"http://127.0.0.1:{port2}/metrics"
 t0 = time.monotonic()
 exp = subprocess.Popen(["taskset", "-c", "0", args.bin, "--log.path", os.path.abspath(corpus), "--log.profile", "auto",
-                        "--log.start-at", "beginning", "--web.listen-address", f"127.0.0.1:{port2}"],
+                        "--log.start-at", "beginning", "--web.listen-address", f"127.0.0.1:{port2}",
+                        "--state.dir", os.path.join(tmp, "state2")],
                        stderr=subprocess.DEVNULL)
 try:
     while True:
