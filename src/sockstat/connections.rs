@@ -443,11 +443,7 @@ impl Scrape for ConnectionsCollector {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/proc")
-            .join(name)
-    }
+    use crate::sockstat::fixture;
 
     fn procfs_tally(dir: &str, local: &[u16], remote: &[u16]) -> Result<Tally, SockstatError> {
         ConnectionsCollector::new(fixture(dir), local, remote)

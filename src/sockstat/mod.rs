@@ -156,3 +156,11 @@ pub fn register(
     )?))?;
     Ok(())
 }
+
+/// A captured or hand-made `/proc` tree under `tests/fixtures/proc/`.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/proc")
+        .join(name)
+}

@@ -360,11 +360,7 @@ impl Scrape for SnmpCollector {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/proc")
-            .join(name)
-    }
+    use crate::sockstat::fixture;
 
     fn scrape(dir: &str) -> (Vec<MetricFamily>, Result<(), SockstatError>) {
         let c = SnmpCollector::new(fixture(dir));

@@ -167,11 +167,7 @@ impl Scrape for WitnessCollector {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/proc")
-            .join(name)
-    }
+    use crate::sockstat::fixture;
 
     fn starts(out: &[MetricFamily]) -> Vec<(String, f64)> {
         out.iter()

@@ -264,6 +264,41 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Starts a server that takes its listen address as a flag, on a free
+/// loopback port, and waits until its `/-/ready` answers 200. Another
+/// process may take the port first: then it tries another, three times.
+fn start_ready(
+    name: &str,
+    dir: &Path,
+    mut command: impl FnMut(SocketAddr, usize) -> Command,
+) -> (Child, SocketAddr) {
+    for attempt in 0..3 {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = std::fs::File::create(dir.join(format!("{name}-{attempt}.log"))).unwrap();
+        let mut child = command(addr, attempt)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break; // port taken, or a config error: try again / report
+            }
+            if TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
+                return (child, addr);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let logs: Vec<String> = (0..3)
+        .filter_map(|i| std::fs::read_to_string(dir.join(format!("{name}-{i}.log"))).ok())
+        .collect();
+    panic!("{name} did not become ready: {logs:?}");
+}
+
 /// A real Prometheus server on loopback with a temporary data directory.
 pub struct Prometheus {
     child: Child,
@@ -279,46 +314,25 @@ impl Prometheus {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
         }
-        for attempt in 0..3 {
-            let port = free_port();
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-            let log = std::fs::File::create(dir.join(format!("prometheus-{attempt}.log"))).unwrap();
-            let mut child = Command::new(bin)
-                .arg(format!(
-                    "--config.file={}",
-                    dir.join("prometheus.yml").display()
-                ))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("data").display()
-                ))
-                .arg(format!("--web.listen-address={addr}"))
-                .arg("--web.enable-lifecycle")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start prometheus");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break; // port taken, or a config error: try again / report
-                }
-                if TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
-                    return Prometheus {
-                        child,
-                        addr,
-                        dir: dir.to_path_buf(),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let (child, addr) = start_ready("prometheus", dir, |addr, _| {
+            let mut cmd = Command::new(bin);
+            cmd.arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--web.enable-lifecycle");
+            cmd
+        });
+        Prometheus {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
         }
-        let logs: Vec<String> = (0..3)
-            .filter_map(|i| std::fs::read_to_string(dir.join(format!("prometheus-{i}.log"))).ok())
-            .collect();
-        panic!("prometheus did not become ready: {logs:?}");
     }
 
     /// Runs an instant query; returns (labels, value) per result.
@@ -374,43 +388,22 @@ impl Alertmanager {
     pub fn start(bin: &Path, dir: &Path, config: &str) -> Alertmanager {
         let config_file = dir.join("alertmanager.yml");
         std::fs::write(&config_file, config).unwrap();
-        for attempt in 0..3 {
-            let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-            let log =
-                std::fs::File::create(dir.join(format!("alertmanager-{attempt}.log"))).unwrap();
-            let mut child = Command::new(bin)
-                .arg(format!("--config.file={}", config_file.display()))
+        let (child, addr) = start_ready("alertmanager", dir, |addr, attempt| {
+            let mut cmd = Command::new(bin);
+            cmd.arg(format!("--config.file={}", config_file.display()))
                 .arg(format!(
                     "--storage.path={}",
                     dir.join(format!("am-data-{attempt}")).display()
                 ))
                 .arg(format!("--web.listen-address={addr}"))
-                .arg("--cluster.listen-address=")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start alertmanager");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break; // port taken, or a config error: try again / report
-                }
-                if TcpStream::connect(addr).is_ok() && http_get(addr, "/-/ready").0 == 200 {
-                    return Alertmanager {
-                        child,
-                        addr,
-                        dir: dir.to_path_buf(),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+                .arg("--cluster.listen-address=");
+            cmd
+        });
+        Alertmanager {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
         }
-        let logs: Vec<String> = (0..3)
-            .filter_map(|i| std::fs::read_to_string(dir.join(format!("alertmanager-{i}.log"))).ok())
-            .collect();
-        panic!("alertmanager did not become ready: {logs:?}");
     }
 
     /// What Alertmanager logged so far (for failure messages).
