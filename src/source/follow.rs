@@ -167,8 +167,6 @@ pub trait Sink {
     /// newline. Counting the lines and storing the mark together is what
     /// makes a restart exact.
     fn lines(&mut self, file: &FileMark, block: &[u8], oversize: u64);
-    /// Bytes read (including skipped ones).
-    fn bytes(&mut self, _n: u64) {}
     /// `path` was rotated.
     fn rotated(&mut self, _path: &Path, _kind: RotationKind) {}
     /// `what` (a path or a pattern) could not be read. `first` is true the
@@ -964,7 +962,6 @@ fn read_available(t: &mut Tracked, sink: &mut impl Sink) -> io::Result<Option<u6
         }
         total += n as u64;
         t.read_to += n as u64;
-        sink.bytes(n as u64);
         let base = t.base;
         let mut mark = t.mark();
         t.framer.drain(|d: Drained<'_>| {
