@@ -75,31 +75,28 @@ impl Default for LogMetrics {
     }
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels)
-        .expect("metric names and labels are valid literals");
+/// Registers a metric built from literal names; both steps can only fail
+/// on a programming error (a bad name, or registering a family twice).
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
     registry
-        .register(Box::new(c.clone()))
+        .register(Box::new(metric.clone()))
         .expect("each metric is registered once");
-    c
+    metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid literal names");
+    register(registry, c)
 }
 
 fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels)
-        .expect("metric names and labels are valid literals");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("each metric is registered once");
-    g
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid literal names");
+    register(registry, g)
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels)
-        .expect("metric names and labels are valid literals");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("each metric is registered once");
-    g
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid literal names");
+    register(registry, g)
 }
 
 /// Seconds since the Unix epoch, as Prometheus timestamps are written.
