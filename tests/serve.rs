@@ -347,3 +347,76 @@ fn bad_setups_fail_with_clear_exit_codes() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
 }
+
+#[test]
+fn counts_survive_a_restart_and_bad_state_starts_fresh() {
+    let dir = tmpdir("restart");
+    let state = dir.join("state");
+    let log = dir.join("gw.log");
+    append(&log, &errors(0, 3));
+    let state_s = state.to_str().unwrap().to_string();
+    let e = msmail(&log, &["--state.dir", &state_s]);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 3.0);
+    assert_eq!(e.stop().code(), Some(0));
+
+    // Lines written while it was stopped are counted once, on top of the
+    // restored counts; nothing is read twice.
+    append(&log, &errors(3, 2));
+    let e = msmail(&log, &["--state.dir", &state_s]);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 5.0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let text = e.scrape();
+    assert_eq!(
+        sum(&text, "gateway_socket_errors_total", ENOTCONN),
+        Some(5.0)
+    );
+    assert_eq!(sum(&text, "gateway_log_lines_total", &[]), Some(5.0));
+    assert!(
+        sum(
+            &text,
+            "gateway_checkpoint_last_success_timestamp_seconds",
+            &[]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(e.stop().code(), Some(0));
+    let saved = std::fs::read_to_string(state.join("gateway_exporter.state.json")).unwrap();
+    assert!(saved.contains("\"default\""), "{saved}");
+
+    // A corrupt state file is reported and the exporter starts fresh
+    // (here from the beginning, as configured) instead of failing.
+    std::fs::write(
+        state.join("gateway_exporter.state.json"),
+        "{\"version\": 1, \"sources\": [",
+    )
+    .unwrap();
+    let e = msmail(&log, &["--state.dir", &state_s]);
+    e.wait_for("gateway_checkpoint_errors_total", &[("op", "load")], 1.0);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 5.0);
+    assert!(
+        e.log_lines()
+            .iter()
+            .any(|l| l.contains("level=error") && l.contains("checkpoint"))
+    );
+    assert_eq!(e.stop().code(), Some(0));
+
+    // State of a source that is no longer configured is dropped.
+    let cfg = dir.join("gw.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "sources:\n  - name: other\n    paths: ['{}']\n    profile: msmail\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let e = Exporter::start(&["--config", cfg.to_str().unwrap(), "--state.dir", &state_s]);
+    e.scrape();
+    assert_eq!(e.stop().code(), Some(0));
+    let saved = std::fs::read_to_string(state.join("gateway_exporter.state.json")).unwrap();
+    assert!(
+        !saved.contains("\"default\"") && saved.contains("\"other\""),
+        "{saved}"
+    );
+}
