@@ -146,6 +146,7 @@ struct Shared {
     state_dir: Option<PathBuf>,
     checkpoint_ok: IntGauge,
     checkpoint_errors: IntCounterVec,
+    checkpoint_failing: AtomicBool,
     started: AtomicUsize,
     stop: AtomicBool,
 }
@@ -292,6 +293,7 @@ impl Pipeline {
             state_dir: cfg.state_dir.clone(),
             checkpoint_ok,
             checkpoint_errors,
+            checkpoint_failing: AtomicBool::new(false),
             started: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
         });
@@ -377,10 +379,17 @@ impl Shared {
                 Ok(()) => {
                     self.persisted_seq.store(seq, Ordering::Release);
                     self.checkpoint_ok.set(unix_now() as i64);
+                    if self.checkpoint_failing.swap(false, Ordering::AcqRel) {
+                        log::info!("checkpoints are written again");
+                    }
                 }
                 Err(e) => {
                     self.checkpoint_errors.with_label_values(&["write"]).inc();
-                    log::error!(err = e.to_string().as_str(); "cannot write checkpoint");
+                    // Once per run of failures: a scrape each second must
+                    // not flood the log with the same line.
+                    if !self.checkpoint_failing.swap(true, Ordering::AcqRel) {
+                        log::error!(err = e.to_string().as_str(); "cannot write checkpoint; counts will not survive a restart");
+                    }
                 }
             }
         }
