@@ -408,15 +408,6 @@ impl Follower {
         self.tracked.len()
     }
 
-    /// The marks of every open file (followed or draining).
-    pub fn marks(&self) -> Vec<FileMark> {
-        self.tracked
-            .values()
-            .chain(self.draining.iter().map(|d| &d.t))
-            .map(Tracked::mark)
-            .collect()
-    }
-
     /// Waits until inotify reports a change under a watched directory, or
     /// the poll interval passes.
     pub fn wait(&mut self) {
@@ -518,29 +509,17 @@ impl Follower {
             heads.extend(resume.values().map(|m| (m.head_len, m.head_hash)));
         }
         let mut unseen = Vec::new();
-        for pattern in &self.cfg.rotated {
-            for path in glob_files(pattern).unwrap_or_default() {
-                if main.contains(&path) {
-                    continue;
-                }
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    continue;
-                };
-                let id = (meta.dev(), meta.ino());
-                let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
-                // Kernel timestamps come from a coarse clock (a tick behind);
-                // a margin keeps a file written just before a pass began
-                // from passing for history.
-                if meta.is_file() && changed > self.resume_time - UNSEEN_MARGIN_SECONDS {
-                    unseen.push((changed, path, id));
-                }
+        for (path, file, meta) in self.rotated_files() {
+            let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
+            // Kernel timestamps come from a coarse clock (a tick behind);
+            // a margin keeps a file written just before a pass began from
+            // passing for history.
+            if !main.contains(&path) && changed > self.resume_time - UNSEEN_MARGIN_SECONDS {
+                unseen.push((changed, path, file, (meta.dev(), meta.ino())));
             }
         }
         unseen.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, path, id) in unseen {
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
+        for (_, path, file, id) in unseen {
             if self.accounted_for(&file, id) {
                 continue;
             }
@@ -593,7 +572,7 @@ impl Follower {
         //    rotated name continue at their mark.
         let mut broken = Vec::new();
         for m in lost {
-            let found = self.find_rotated(|_, id| Ok(id == m.id()));
+            let found = self.find_rotated(|_, id, _| Ok(id == m.id()));
             let intact = found.as_ref().is_some_and(|(_, file, _)| {
                 file.metadata().is_ok_and(|md| md.len() >= m.offset)
                     && head_matches(file, m.head_len, m.head_hash).unwrap_or(false)
@@ -614,7 +593,7 @@ impl Follower {
         //    comes first, since a copy may sit on an inode that a stale
         //    mark also names.
         for (m, _) in &broken {
-            self.finish_copy_by_hash(m.head_len, m.head_hash, m.offset, m.id(), sink);
+            self.finish_copy(m.head_len, m.head_hash, m.offset, m.id(), sink);
         }
         // 3. The inode under a rotated name now holds other content (the
         //    file rewritten in place, or the inode reused by a new file):
@@ -648,28 +627,37 @@ impl Follower {
             })
     }
 
-    /// The first file under the rotated-file patterns for which `is_it`
-    /// holds.
-    fn find_rotated(
-        &self,
-        mut is_it: impl FnMut(&File, FileId) -> io::Result<bool>,
-    ) -> Option<(PathBuf, File, FileId)> {
+    /// The regular files under the rotated-file patterns, opened.
+    fn rotated_files(&self) -> Vec<(PathBuf, File, std::fs::Metadata)> {
+        let mut out = Vec::new();
         for pattern in &self.cfg.rotated {
             for path in glob_files(pattern).unwrap_or_default() {
                 let Ok(file) = File::open(&path) else {
                     continue;
                 };
-                let Ok(meta) = file.metadata() else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let id = (meta.dev(), meta.ino());
-                if is_it(&file, id).unwrap_or(false) {
-                    return Some((path, file, id));
+                match file.metadata() {
+                    Ok(meta) if meta.is_file() => out.push((path, file, meta)),
+                    _ => {}
                 }
             }
         }
-        None
+        out
+    }
+
+    /// The first file under the rotated-file patterns for which `is_it`
+    /// holds (given the file, its identity and its length).
+    fn find_rotated(
+        &self,
+        mut is_it: impl FnMut(&File, FileId, u64) -> io::Result<bool>,
+    ) -> Option<(PathBuf, File, FileId)> {
+        self.rotated_files()
+            .into_iter()
+            .find_map(|(path, file, meta)| {
+                let id = (meta.dev(), meta.ino());
+                is_it(&file, id, meta.len())
+                    .unwrap_or(false)
+                    .then_some((path, file, id))
+            })
     }
 
     /// Looks at one matched path. Returns the identity of the file followed
@@ -704,12 +692,8 @@ impl Follower {
         if let Some(t) = self.tracked.get_mut(&id) {
             // Renamed to another matched path: same file, same offset.
             t.path = path.to_path_buf();
-            let rewritten = meta.len() < t.read_to || t.head_changed(meta.len())?;
-            if rewritten {
-                self.truncated(id, sink)?;
-            } else if meta.len() > t.read_to {
-                self.read_tracked(id, sink)?;
-            }
+            // Reading checks first whether the file was rewritten.
+            self.read_tracked(id, sink)?;
             return Ok(Some(id));
         }
         let file = File::open(path)?;
@@ -751,13 +735,13 @@ impl Follower {
     /// old content from a copy under a rotated name if one exists, and read
     /// its new content.
     fn rewritten(&mut self, t: &mut Tracked, sink: &mut impl Sink) -> io::Result<()> {
-        let old_head = t.head.clone();
+        let (old_len, old_hash) = (t.head.len() as u32, fnv1a(&t.head));
         let old_offset = t.base + t.framer.committed();
         t.restart(self.cfg.max_line_bytes)?;
         // The copy's mark is recorded before the original's new one, so
         // that any checkpoint holds either the original's old mark (and a
         // restart finds the copy again) or the copy's own.
-        self.finish_copy(&old_head, old_offset, t.id, sink);
+        self.finish_copy(old_len, old_hash, old_offset, t.id, sink);
         sink.rotated(&t.path, RotationKind::Truncate);
         sink.lines(&t.mark(), &[], 0);
         // Rewritten once more meanwhile: the next pass sees to it.
@@ -797,22 +781,10 @@ impl Follower {
         Ok(0)
     }
 
-    /// After a truncation: if a copy of the old content exists under a
+    /// After a truncation: if a copy of the old content (one that starts
+    /// with the bytes `head_len`/`head_hash` describe) exists under a
     /// rotated name, reads it from where the original was left.
-    fn finish_copy(&mut self, old_head: &[u8], old_offset: u64, not: FileId, sink: &mut impl Sink) {
-        if old_head.is_empty() {
-            return;
-        }
-        self.finish_copy_by_hash(
-            old_head.len() as u32,
-            fnv1a(old_head),
-            old_offset,
-            not,
-            sink,
-        );
-    }
-
-    fn finish_copy_by_hash(
+    fn finish_copy(
         &mut self,
         head_len: u32,
         head_hash: u64,
@@ -823,25 +795,13 @@ impl Follower {
         if head_len == 0 {
             return;
         }
-        let mut candidates = Vec::new();
-        for pattern in &self.cfg.rotated {
-            for path in glob_files(pattern).unwrap_or_default() {
-                let Ok(file) = File::open(&path) else {
-                    continue;
-                };
-                let Ok(meta) = file.metadata() else { continue };
-                let id = (meta.dev(), meta.ino());
-                if id != not
-                    && meta.is_file()
-                    && meta.len() >= offset
-                    && head_matches(&file, head_len, head_hash).unwrap_or(false)
-                    && !self.accounted_for(&file, id)
-                {
-                    candidates.push((path, file, id));
-                }
-            }
-        }
-        if let Some((path, file, id)) = candidates.into_iter().next() {
+        let found = self.find_rotated(|file, id, len| {
+            Ok(id != not
+                && len >= offset
+                && head_matches(file, head_len, head_hash)?
+                && !self.accounted_for(file, id))
+        });
+        if let Some((path, file, id)) = found {
             log::info!(path = path.display().to_string().as_str(), offset = offset; "finishing the copy of a truncated file");
             match Tracked::open(&path, file, id, offset, self.cfg.max_line_bytes) {
                 Ok(t) => self.start_draining(t, sink),
@@ -907,16 +867,6 @@ impl Follower {
         // Copies found while handling rewritten files joined meanwhile.
         keep.append(&mut self.draining);
         self.draining = keep;
-    }
-
-    /// Reads every file, rotated ones included, to its end and passes on
-    /// partial last lines of rotated files: for a final pass before exiting.
-    pub fn finish(&mut self, sink: &mut impl Sink) {
-        self.poll_once(sink);
-        for mut d in std::mem::take(&mut self.draining) {
-            let _ = read_available(&mut d.t, sink);
-            close(&mut d.t, sink);
-        }
     }
 }
 
