@@ -29,7 +29,7 @@ use std::sync::Mutex;
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::classify::{BlockStats, Event};
+use crate::classify::{BlockStats, Event, Verdict};
 
 /// The families a checkpoint carries.
 const PERSISTED: &[&str] = &[
@@ -202,6 +202,23 @@ impl LogMetrics {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Counts what a line was. `error_time`, when given, is recorded as the
+    /// time of the last socket error (the live exporter; `scan` has no
+    /// meaningful "now").
+    pub fn record_verdict(&self, source: &str, v: &Verdict<'_>, error_time: Option<f64>) {
+        match v {
+            Verdict::Event(e) => {
+                self.record_event(source, e);
+                if let Some(t) = error_time {
+                    self.mark_error_time(source, e.op.as_str(), e.errname.as_str(), t);
+                }
+            }
+            Verdict::Repeat { .. } => self.record_repeat(source),
+            Verdict::Unrecognized => self.record_unrecognized(source),
+            Verdict::NoMatch => {}
+        }
     }
 
     /// Counts one event for `source`.

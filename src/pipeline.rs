@@ -34,7 +34,7 @@ use std::time::Duration;
 use prometheus::{IntCounterVec, IntGauge, Opts};
 
 use crate::checkpoint::{self, SourceState, State};
-use crate::classify::{BuildError, Classifier, Op, Profile, RepeatFilter, UserRule, Verdict};
+use crate::classify::{BuildError, Classifier, Op, Profile, RepeatFilter, UserRule};
 use crate::errno::{Dialect, Errname, table};
 use crate::http::Exposition;
 use crate::metrics::{LogMetrics, render_registry, unix_now};
@@ -493,17 +493,9 @@ impl Sink for PipelineSink<'_> {
         // Counting and recording the mark must be one step for checkpoints.
         let _shared = self.shared.commit.read().unwrap_or_else(|p| p.into_inner());
         if !block.is_empty() {
-            let stats = self
-                .classifier
-                .scan_block(block, |v, _| match repeats.apply(v) {
-                    Verdict::Event(e) => {
-                        metrics.record_event(source, &e);
-                        metrics.mark_error_time(source, e.op.as_str(), e.errname.as_str(), now);
-                    }
-                    Verdict::Repeat { .. } => metrics.record_repeat(source),
-                    Verdict::Unrecognized => metrics.record_unrecognized(source),
-                    Verdict::NoMatch => {}
-                });
+            let stats = self.classifier.scan_block(block, |v, _| {
+                metrics.record_verdict(source, &repeats.apply(v), Some(now));
+            });
             metrics.add_block(source, stats);
             if stats.lines > 0 {
                 metrics.mark_line_time(source, now);

@@ -160,12 +160,7 @@ pub fn scan_reader(
             let v = repeats.apply(v);
             tally.absorb(&v);
             if let Some((m, source)) = metrics {
-                match &v {
-                    Verdict::Event(e) => m.record_event(source, e),
-                    Verdict::Repeat { .. } => m.record_repeat(source),
-                    Verdict::Unrecognized => m.record_unrecognized(source),
-                    Verdict::NoMatch => {}
-                }
+                m.record_verdict(source, &v, None);
             }
         });
         tally.lines += stats.lines + d.oversize;
