@@ -61,50 +61,47 @@ fn max_open_files(limits: &str) -> Option<i64> {
 
 impl ProcessCollector {
     pub fn new(proc_root: impl Into<PathBuf>) -> ProcessCollector {
-        fn opts(name: &str, help: &str) -> Opts {
-            Opts::new(name, help)
+        // Names and help are literals: construction cannot fail.
+        fn int(name: &str, help: &str) -> IntGauge {
+            IntGauge::with_opts(Opts::new(name, help)).expect("valid metric")
         }
-        let cpu = Counter::with_opts(opts(
+        let cpu = Counter::with_opts(Opts::new(
             "process_cpu_seconds_total",
             "Total user and system CPU time spent in seconds.",
         ))
         .expect("valid metric");
-        let open_fds =
-            IntGauge::with_opts(opts("process_open_fds", "Number of open file descriptors."))
-                .expect("valid metric");
-        let max_fds = IntGauge::with_opts(opts(
-            "process_max_fds",
-            "Maximum number of open file descriptors.",
-        ))
-        .expect("valid metric");
-        let virtual_memory = IntGauge::with_opts(opts(
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes.",
-        ))
-        .expect("valid metric");
-        let resident_memory = IntGauge::with_opts(opts(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-        ))
-        .expect("valid metric");
-        let start_time = Gauge::with_opts(opts(
+        let start_time = Gauge::with_opts(Opts::new(
             "process_start_time_seconds",
             "Start time of the process since unix epoch in seconds.",
         ))
         .expect("valid metric");
-        let threads = IntGauge::with_opts(opts(
-            "process_threads",
-            "Number of OS threads in the process.",
-        ))
-        .expect("valid metric");
-        let mut descs = Vec::new();
-        descs.extend(cpu.desc().into_iter().cloned());
-        descs.extend(open_fds.desc().into_iter().cloned());
-        descs.extend(max_fds.desc().into_iter().cloned());
-        descs.extend(virtual_memory.desc().into_iter().cloned());
-        descs.extend(resident_memory.desc().into_iter().cloned());
-        descs.extend(start_time.desc().into_iter().cloned());
-        descs.extend(threads.desc().into_iter().cloned());
+        let open_fds = int("process_open_fds", "Number of open file descriptors.");
+        let max_fds = int(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+        );
+        let virtual_memory = int(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+        );
+        let resident_memory = int(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+        );
+        let threads = int("process_threads", "Number of OS threads in the process.");
+        let parts: [&dyn Collector; 7] = [
+            &cpu,
+            &open_fds,
+            &max_fds,
+            &virtual_memory,
+            &resident_memory,
+            &start_time,
+            &threads,
+        ];
+        let descs = parts
+            .iter()
+            .flat_map(|c| c.desc().into_iter().cloned())
+            .collect();
         ProcessCollector {
             proc_root: proc_root.into(),
             descs,
