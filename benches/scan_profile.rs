@@ -30,7 +30,11 @@ fn main() {
         c.scan_block(&data, |_, _| k += 1);
         println!("scan_block {:?} {}", t.elapsed(), k);
     }
-    let mut pats: Vec<String> = std::env::args().skip(2).collect();
+    // `cargo bench` appends `--bench`; it is not a literal to search for.
+    let mut pats: Vec<String> = std::env::args()
+        .skip(2)
+        .filter(|a| a != "--bench")
+        .collect();
     if pats.len() == 2 && pats[0] == "-f" {
         pats = std::fs::read_to_string(&pats[1])
             .unwrap()
