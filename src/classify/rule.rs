@@ -196,10 +196,10 @@ impl Rule {
                 self.found_in(line, &caps, texts).map(Ok)
             }
             Action::TextAnywhere => {
-                let caps = self.regex.captures(line)?;
+                // The text table does the matching; the rule's pattern is
+                // not consulted.
                 let (start, end, name, text_op) = texts.find_with_op(line)?;
-                let number = adjacent_number(line, start, end)
-                    .or_else(|| caps.name("errno").map(|m| m.as_bytes()));
+                let number = adjacent_number(line, start, end);
                 let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
                 let implied = text_op.or_else(|| implied_op(errname));
                 let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
