@@ -7,9 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::classify::Profile;
-use crate::config::StartAt;
 use crate::errno::Dialect;
 use crate::report::Format;
+use crate::source::file::StartAt;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,9 +46,8 @@ pub enum Command {
 /// How lines are classified.
 #[derive(Debug, Clone, Args)]
 pub struct ClassifyArgs {
-    /// Built-in profile: auto, msmail, postfix, exim, sendmail, nginx,
-    /// haproxy, windows, generic.
-    #[arg(long, default_value = "auto", value_parser = parse_profile)]
+    /// Built-in profile.
+    #[arg(long, default_value = "auto", value_parser = profile_parser())]
     pub profile: Profile,
     /// Numbering of numbers logged without a text: bsd, linux, winsock,
     /// svr4 (default: the profile's own).
@@ -57,8 +56,9 @@ pub struct ClassifyArgs {
     /// YAML config with user rules (tried before the built-in profiles).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Lines longer than this many bytes are counted as oversize and skipped.
-    #[arg(long = "log.max-line-bytes", default_value_t = crate::classify::DEFAULT_MAX_LINE_BYTES)]
+    /// Lines longer than this many bytes (64 B to 16 MiB) are counted as
+    /// oversize and skipped.
+    #[arg(long = "log.max-line-bytes", default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
 }
 
@@ -91,7 +91,7 @@ pub struct ServeArgs {
     #[arg(long = "log.path", value_name = "PATH_OR_GLOB")]
     pub log_paths: Vec<String>,
     /// Profile of the --log.path source.
-    #[arg(long = "log.profile", default_value = "auto", value_parser = parse_profile)]
+    #[arg(long = "log.profile", default_value = "auto", value_parser = profile_parser())]
     pub log_profile: Profile,
     /// Numbering of bare numbers in the --log.path source (default: the
     /// profile's own).
@@ -101,8 +101,9 @@ pub struct ServeArgs {
     /// end (like tail -F) or beginning.
     #[arg(long = "log.start-at", default_value = "end", value_parser = parse_start_at)]
     pub log_start_at: StartAt,
-    /// Lines longer than this many bytes are counted as oversize and skipped.
-    #[arg(long = "log.max-line-bytes", default_value_t = crate::classify::DEFAULT_MAX_LINE_BYTES)]
+    /// Lines longer than this many bytes (64 B to 16 MiB) are counted as
+    /// oversize and skipped.
+    #[arg(long = "log.max-line-bytes", default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES)]
     pub max_line_bytes: usize,
     /// Longest wait between checks of a log file (inotify wakes earlier).
     #[arg(long = "log.poll-interval", default_value = "1s", value_parser = parse_duration)]
@@ -157,39 +158,19 @@ pub struct ServeArgs {
 }
 
 fn parse_start_at(s: &str) -> Result<StartAt, String> {
-    match s {
-        "end" => Ok(StartAt::End),
-        "beginning" => Ok(StartAt::Beginning),
-        _ => Err("expected end or beginning".into()),
-    }
+    StartAt::parse(s).ok_or_else(|| "expected end or beginning".into())
 }
 
-/// `500ms`, `2s`, `1m`.
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((s, "s"), |i| s.split_at(i));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("expected a duration like 500ms, 2s or 1m, got {s:?}"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        _ => {
-            return Err(format!(
-                "expected a duration like 500ms, 2s or 1m, got {s:?}"
-            ));
-        }
-    };
-    if d.is_zero() {
-        return Err("the duration must be above zero".into());
-    }
-    Ok(d)
+    crate::duration::parse(s)
 }
 
-fn parse_profile(s: &str) -> Result<Profile, String> {
-    s.parse().map_err(|e| format!("{e}"))
+/// Profiles as clap's possible values, so `--help` and errors list them
+/// from the one list in `classify`.
+fn profile_parser() -> impl clap::builder::TypedValueParser<Value = Profile> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Profile::ALL.map(Profile::as_str))
+        .map(|s| s.parse::<Profile>().unwrap_or(Profile::Auto))
 }
 
 fn parse_dialect(s: &str) -> Result<Dialect, String> {

@@ -2,21 +2,27 @@
 //! log, decoded by errno in the right numbering, and serves them to
 //! Prometheus.
 //!
-//! Data flows one way, and the modules are listed in that order:
+//! Data flows one way — source → classifier → counters → exposition — and
+//! the modules are listed in that order, one line each. A module may import
+//! only those above it (leaves first); `tests/walls.rs` enforces it.
 //!
-//! - [`errno`]: the tables — which number means which error in BSD, Linux,
-//!   Winsock and SVR4 numbering, and which texts name it.
-//! - [`classify`]: a line becomes a [`classify::Verdict`] (an event with op,
-//!   errno, errname, dialect and rule; a known repeat; an unrecognised error;
-//!   or nothing). One file per log format; a buffer scanner that finds
-//!   candidate lines in whole buffers.
-//! - [`source`]: where bytes come from and how they are cut into lines
-//!   (whole files, gzip, partial last lines, over-long lines).
-//! - [`config`]: the YAML config, validated with file and line in every error.
-//! - [`metrics`]: the counters and their exposition.
+//! - [`limits`]: bounds every stage shares (line length, label values).
+//! - [`clock`]: the wall clock, read in one place.
+//! - [`duration`]: Prometheus' duration grammar.
+//! - [`errno`]: the tables — numbers and texts of every error, per numbering.
+//! - [`classify`]: a line becomes a [`classify::Verdict`]; one file per format.
+//! - [`source`]: where bytes come from, behind one trait, with positions.
+//! - [`checkpoint`]: what survives a restart, and the journal that feeds it.
+//! - [`metrics`]: the counters, each family declared once, and block counting.
+//! - [`sockstat`]: scrape-time collectors of the host's socket statistics.
+//! - [`pipeline`]: runs sources into the counters, one thread per source.
 //! - [`report`]: the `scan` and `explain` commands' output.
-//! - [`http`]: the HTTP server: accept loop and its limits, `/metrics`
-//!   (gzip when asked), the landing page, `/-/healthy` and `/-/ready`.
+//! - [`http`]: the HTTP server and its routes; it renders, never counts.
+//! - [`cli`]: the command line, exactly as given.
+//! - [`config`]: the YAML file, exactly as written, with locations.
+//! - [`settings`]: flags + YAML → validated settings, for every command.
+//! - [`logging`]: the exporter's own log lines (logfmt or JSON).
+//! - [`serve`]: wiring for the live exporter: settings in, running server out.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls these.
 #![forbid(unsafe_code)]
@@ -24,13 +30,17 @@
 pub mod checkpoint;
 pub mod classify;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod duration;
 pub mod errno;
 pub mod http;
+pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod report;
 pub mod serve;
+pub mod settings;
 pub mod sockstat;
 pub mod source;

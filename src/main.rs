@@ -1,17 +1,17 @@
-//! The `gateway_exporter` binary: parse the command line, build the pipeline,
-//! run it, and map errors to exit codes (2 = bad config or usage, 1 = any
-//! other failure).
+//! The `gateway_exporter` binary: parse the command line, turn it into
+//! settings, run the command, and map errors to exit codes (2 = bad config
+//! or usage, 1 = any other failure).
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use gateway_exporter::classify::Classifier;
-use gateway_exporter::cli::{ClassifyArgs, Cli, Command};
-use gateway_exporter::config::{Config, ConfigError};
-use gateway_exporter::report;
+use gateway_exporter::cli::{Cli, Command};
+use gateway_exporter::config::ConfigError;
 use gateway_exporter::serve::{self, ServeError};
+use gateway_exporter::settings::{self, FileSettings, Settings, SettingsError};
+use gateway_exporter::{logging, report};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,7 +19,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway_exporter: {e:#}");
-            let usage = e.downcast_ref::<ConfigError>().is_some()
+            let usage = e.downcast_ref::<SettingsError>().is_some()
+                || e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<ServeError>()
                     .is_some_and(ServeError::is_usage);
             if usage {
@@ -34,22 +35,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Serve(Box::new(cli.serve)));
     match command {
-        Command::Serve(args) => Ok(serve::run(*args)?),
+        Command::Serve(args) => {
+            logging::init(args.log_format, args.log_level);
+            let settings = Settings::for_serve(&args)?;
+            Ok(serve::run(settings)?)
+        }
         Command::Explain(args) => {
-            let c = classifier(&args.classify)?;
+            let c = settings::classifier(&args.classify)?;
             let mut out = BufWriter::new(io::stdout().lock());
             let result =
                 report::explain(&c, &mut io::stdin().lock(), &mut out).and_then(|()| out.flush());
             ignore_broken_pipe(result).context("explain")
         }
         Command::Scan(args) => {
-            let c = classifier(&args.classify)?;
+            let c = settings::classifier(&args.classify)?;
             let mut out = BufWriter::new(io::stdout().lock());
             report::scan_files(&c, &args.files, args.format, &mut out)?;
             ignore_broken_pipe(out.flush()).context("writing the report")
         }
         Command::CheckConfig { file } => {
-            let cfg = Config::load(&file)?;
+            let cfg = FileSettings::load(&file)?;
             println!(
                 "{}: OK ({} rules, {} sources)",
                 file.display(),
@@ -59,19 +64,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn classifier(args: &ClassifyArgs) -> anyhow::Result<Classifier> {
-    let rules = match &args.config {
-        Some(path) => Config::load(path)?.rules,
-        None => Vec::new(),
-    };
-    Ok(Classifier::builder()
-        .profile(args.profile)
-        .dialect(args.dialect)
-        .user_rules(rules)
-        .max_line_bytes(args.max_line_bytes)
-        .build()?)
 }
 
 /// `explain | head` closes the pipe early; that is not an error.

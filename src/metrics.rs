@@ -29,27 +29,125 @@ use std::sync::Mutex;
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::classify::{BlockStats, Event, Verdict};
-
-/// The families a checkpoint carries.
-const PERSISTED: &[&str] = &[
-    "gateway_socket_errors_total",
-    "gateway_socket_errors_collapsed_total",
-    "gateway_log_lines_total",
-    "gateway_log_bytes_total",
-    "gateway_log_oversize_lines_total",
-    "gateway_log_unrecognized_errors_total",
-    "gateway_log_repeated_errors_total",
-    "gateway_log_rotations_total",
-    "gateway_log_read_errors_total",
-    "gateway_last_socket_error_timestamp_seconds",
-];
-
-/// Distinct errno values outside the tables kept per source.
-pub const MAX_UNKNOWN_ERRNOS_PER_SOURCE: usize = 32;
+use crate::checkpoint::{Counters, SeriesValue};
+use crate::classify::{BlockStats, Classifier, Event, RepeatFilter, Verdict};
+pub use crate::limits::MAX_UNKNOWN_ERRNOS_PER_SOURCE;
 
 /// The text-format content type Prometheus expects.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    IntGauge,
+}
+
+/// One metric family: the contract dashboards and alerts depend on,
+/// written once.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub labels: &'static [&'static str],
+    pub kind: Kind,
+    /// Whether a checkpoint carries it, so it survives restarts exactly.
+    pub persisted: bool,
+}
+
+macro_rules! families {
+    ($($id:ident: $kind:ident $name:literal [$($label:literal),*] $persisted:literal $help:literal;)*) => {
+        $(pub const $id: Family = Family {
+            name: $name,
+            help: $help,
+            labels: &[$($label),*],
+            kind: Kind::$kind,
+            persisted: $persisted,
+        };)*
+        /// Every family the counters declare, in exposition order.
+        pub const FAMILIES: &[Family] = &[$($id),*];
+    };
+}
+
+families! {
+    SOCKET_ERRORS: Counter "gateway_socket_errors_total" ["source", "op", "errno", "errname"] true
+        "Socket errors logged by the gateway, by operation, errno as logged and canonical name.";
+    COLLAPSED: Counter "gateway_socket_errors_collapsed_total" ["source"] true
+        "Socket errors whose errno (not a known errno) was counted under errno=\"other\" to bound label values.";
+    LINES: Counter "gateway_log_lines_total" ["source"] true "Log lines read.";
+    BYTES: Counter "gateway_log_bytes_total" ["source"] true "Log bytes read.";
+    OVERSIZE: Counter "gateway_log_oversize_lines_total" ["source"] true
+        "Log lines longer than the line-length cap, skipped.";
+    UNRECOGNIZED: Counter "gateway_log_unrecognized_errors_total" ["source"] true
+        "Lines that look like errors (error/fail) but match no rule: a sign the log format changed.";
+    REPEATED: Counter "gateway_log_repeated_errors_total" ["source"] true
+        "Lines that repeat an earlier socket error or report a cached failure state; not counted as socket errors.";
+    LAST_ERROR: Gauge "gateway_last_socket_error_timestamp_seconds" ["source", "op", "errname"] true
+        "When the exporter last counted a socket error, by operation and canonical name (Unix time).";
+    ROTATIONS: Counter "gateway_log_rotations_total" ["source", "kind"] true
+        "Rotations of followed log files, by kind (rename, truncate, recreate).";
+    READ_ERRORS: Counter "gateway_log_read_errors_total" ["source", "reason"] true
+        "Failures to find, open or read a log path, by reason.";
+    FILES: IntGauge "gateway_log_files" ["source"] false "Log files currently followed.";
+    UP: IntGauge "gateway_log_up" ["source"] false
+        "1 when every path or glob of the source resolves to readable files, else 0.";
+    LAST_LINE: Gauge "gateway_log_last_line_timestamp_seconds" ["source"] false
+        "When a line last arrived (Unix time); the time following started until the first line.";
+    CHECKPOINT_OK: IntGauge "gateway_checkpoint_last_success_timestamp_seconds" [] false
+        "When the last checkpoint was written (Unix time); 0 when none has been.";
+    CHECKPOINT_ERRORS: Counter "gateway_checkpoint_errors_total" ["op"] false
+        "Checkpoints that could not be loaded (op=load) or written (op=write).";
+    BUILD_INFO: IntGauge "gateway_exporter_build_info" ["version", "revision", "rustc_version"] false
+        "A metric with a constant '1' value labelled by version, revision and the rustc that built the exporter.";
+}
+
+/// A persisted family's handle, for restoring it.
+enum Restorable {
+    Counter(IntCounterVec),
+    Gauge(GaugeVec),
+}
+
+/// Declares families in a registry, remembering the persisted ones.
+struct Declare<'r> {
+    registry: &'r Registry,
+    restorable: Vec<(&'static str, Restorable)>,
+}
+
+impl Declare<'_> {
+    /// Both steps can only fail on a programming error (a bad literal
+    /// name, or declaring a family twice).
+    fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect("each family is declared once");
+        metric
+    }
+
+    fn counter(&mut self, f: &'static Family) -> IntCounterVec {
+        debug_assert_eq!(f.kind, Kind::Counter);
+        let c = IntCounterVec::new(Opts::new(f.name, f.help), f.labels).expect("valid names");
+        if f.persisted {
+            self.restorable
+                .push((f.name, Restorable::Counter(c.clone())));
+        }
+        self.register(c)
+    }
+
+    fn gauge(&mut self, f: &'static Family) -> GaugeVec {
+        debug_assert_eq!(f.kind, Kind::Gauge);
+        let g = GaugeVec::new(Opts::new(f.name, f.help), f.labels).expect("valid names");
+        if f.persisted {
+            self.restorable.push((f.name, Restorable::Gauge(g.clone())));
+        }
+        self.register(g)
+    }
+
+    fn int_gauge(&mut self, f: &'static Family) -> IntGaugeVec {
+        debug_assert!(f.kind == Kind::IntGauge && !f.persisted);
+        let g = IntGaugeVec::new(Opts::new(f.name, f.help), f.labels).expect("valid names");
+        self.register(g)
+    }
+}
 
 pub struct LogMetrics {
     registry: Registry,
@@ -66,6 +164,10 @@ pub struct LogMetrics {
     files: IntGaugeVec,
     up: IntGaugeVec,
     last_line: GaugeVec,
+    checkpoint_ok: IntGaugeVec,
+    checkpoint_errors: IntCounterVec,
+    build_info: IntGaugeVec,
+    restorable: Vec<(&'static str, Restorable)>,
     unknown_errnos: Mutex<HashMap<String, HashSet<String>>>,
 }
 
@@ -75,129 +177,70 @@ impl Default for LogMetrics {
     }
 }
 
-/// Registers a metric built from literal names; both steps can only fail
-/// on a programming error (a bad name, or registering a family twice).
-fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("each metric is registered once");
-    metric
-}
-
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid literal names");
-    register(registry, c)
-}
-
-fn int_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid literal names");
-    register(registry, g)
-}
-
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid literal names");
-    register(registry, g)
-}
-
-/// Seconds since the Unix epoch, as Prometheus timestamps are written.
+/// Seconds since the Unix epoch (see [`crate::clock`]).
 pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Registers `gateway_exporter_build_info` in `registry`.
-pub fn register_build_info(registry: &Registry) {
-    let g = int_gauge(
-        registry,
-        "gateway_exporter_build_info",
-        "A metric with a constant '1' value labelled by version, revision and the rustc that built the exporter.",
-        &["version", "revision", "rustc_version"],
-    );
-    g.with_label_values(&[
-        env!("CARGO_PKG_VERSION"),
-        env!("GATEWAY_EXPORTER_REVISION"),
-        env!("GATEWAY_EXPORTER_RUSTC_VERSION"),
-    ])
-    .set(1);
+    crate::clock::unix_now()
 }
 
 impl LogMetrics {
     pub fn new() -> LogMetrics {
         let registry = Registry::new();
-        let r = &registry;
+        let mut d = Declare {
+            registry: &registry,
+            restorable: Vec::new(),
+        };
         LogMetrics {
-            socket_errors: counter(
-                r,
-                "gateway_socket_errors_total",
-                "Socket errors logged by the gateway, by operation, errno as logged and canonical name.",
-                &["source", "op", "errno", "errname"],
-            ),
-            collapsed: counter(
-                r,
-                "gateway_socket_errors_collapsed_total",
-                "Socket errors whose errno (not a known errno) was counted under errno=\"other\" to bound label values.",
-                &["source"],
-            ),
-            lines: counter(r, "gateway_log_lines_total", "Log lines read.", &["source"]),
-            bytes: counter(r, "gateway_log_bytes_total", "Log bytes read.", &["source"]),
-            oversize: counter(
-                r,
-                "gateway_log_oversize_lines_total",
-                "Log lines longer than the line-length cap, skipped.",
-                &["source"],
-            ),
-            unrecognized: counter(
-                r,
-                "gateway_log_unrecognized_errors_total",
-                "Lines that look like errors (error/fail) but match no rule: a sign the log format changed.",
-                &["source"],
-            ),
-            repeated: counter(
-                r,
-                "gateway_log_repeated_errors_total",
-                "Lines that repeat an earlier socket error or report a cached failure state; not counted as socket errors.",
-                &["source"],
-            ),
-            last_error: gauge(
-                r,
-                "gateway_last_socket_error_timestamp_seconds",
-                "When the exporter last counted a socket error, by operation and canonical name (Unix time).",
-                &["source", "op", "errname"],
-            ),
-            rotations: counter(
-                r,
-                "gateway_log_rotations_total",
-                "Rotations of followed log files, by kind (rename, truncate, recreate).",
-                &["source", "kind"],
-            ),
-            read_errors: counter(
-                r,
-                "gateway_log_read_errors_total",
-                "Failures to find, open or read a log path, by reason.",
-                &["source", "reason"],
-            ),
-            files: int_gauge(
-                r,
-                "gateway_log_files",
-                "Log files currently followed.",
-                &["source"],
-            ),
-            up: int_gauge(
-                r,
-                "gateway_log_up",
-                "1 when every path or glob of the source resolves to readable files, else 0.",
-                &["source"],
-            ),
-            last_line: gauge(
-                r,
-                "gateway_log_last_line_timestamp_seconds",
-                "When a line last arrived (Unix time); the time following started until the first line.",
-                &["source"],
-            ),
+            build_info: d.int_gauge(&BUILD_INFO),
+            socket_errors: d.counter(&SOCKET_ERRORS),
+            collapsed: d.counter(&COLLAPSED),
+            lines: d.counter(&LINES),
+            bytes: d.counter(&BYTES),
+            oversize: d.counter(&OVERSIZE),
+            unrecognized: d.counter(&UNRECOGNIZED),
+            repeated: d.counter(&REPEATED),
+            last_error: d.gauge(&LAST_ERROR),
+            rotations: d.counter(&ROTATIONS),
+            read_errors: d.counter(&READ_ERRORS),
+            files: d.int_gauge(&FILES),
+            up: d.int_gauge(&UP),
+            last_line: d.gauge(&LAST_LINE),
+            checkpoint_ok: d.int_gauge(&CHECKPOINT_OK),
+            checkpoint_errors: d.counter(&CHECKPOINT_ERRORS),
+            restorable: std::mem::take(&mut d.restorable),
             unknown_errnos: Mutex::new(HashMap::new()),
             registry,
         }
+    }
+
+    /// Makes `gateway_exporter_build_info` exist (the live exporter; a
+    /// `scan` report is about a log, not about this build).
+    pub fn touch_build_info(&self) {
+        self.build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                env!("GATEWAY_EXPORTER_REVISION"),
+                env!("GATEWAY_EXPORTER_RUSTC_VERSION"),
+            ])
+            .set(1);
+    }
+
+    /// Makes the checkpoint series exist: the success time at 0, both
+    /// error counts at 0. Only where checkpoints are written.
+    pub fn touch_checkpoints(&self) {
+        self.checkpoint_ok.with_label_values::<&str>(&[]).set(0);
+        for op in ["load", "write"] {
+            self.checkpoint_errors.with_label_values(&[op]);
+        }
+    }
+
+    pub fn record_checkpoint_success(&self, now: f64) {
+        self.checkpoint_ok
+            .with_label_values::<&str>(&[])
+            .set(now as i64);
+    }
+
+    pub fn record_checkpoint_error(&self, op: &str) {
+        self.checkpoint_errors.with_label_values(&[op]).inc();
     }
 
     pub fn registry(&self) -> &Registry {
@@ -258,9 +301,17 @@ impl LogMetrics {
             .with_label_values(&[source, op, errno, errname]);
     }
 
-    /// Makes the series of a followed source exist: counters at 0, `up` at
-    /// 0 until the first pass, the last-line time at `now`.
-    pub fn touch_followed_source(&self, source: &str, kinds: &[&str], reasons: &[&str], now: f64) {
+    /// Makes the series of a live source exist: counters at 0, `up` at 0
+    /// until the first pass, the last-line time at `now`. Rotation kinds
+    /// and the file count only for sources that have them.
+    pub fn touch_live_source(
+        &self,
+        source: &str,
+        kinds: &[&str],
+        reasons: &[&str],
+        counts_files: bool,
+        now: f64,
+    ) {
         self.touch_source(source);
         for kind in kinds {
             self.rotations.with_label_values(&[source, kind]);
@@ -268,7 +319,9 @@ impl LogMetrics {
         for reason in reasons {
             self.read_errors.with_label_values(&[source, reason]);
         }
-        self.files.with_label_values(&[source]).set(0);
+        if counts_files {
+            self.files.with_label_values(&[source]).set(0);
+        }
         self.up.with_label_values(&[source]).set(0);
         self.last_line.with_label_values(&[source]).set(now);
     }
@@ -291,18 +344,20 @@ impl LogMetrics {
         self.read_errors.with_label_values(&[source, reason]).inc();
     }
 
-    pub fn set_status(&self, source: &str, files: usize, up: bool) {
-        self.files.with_label_values(&[source]).set(files as i64);
+    pub fn set_status(&self, source: &str, files: Option<usize>, up: bool) {
+        if let Some(files) = files {
+            self.files.with_label_values(&[source]).set(files as i64);
+        }
         self.up.with_label_values(&[source]).set(i64::from(up));
     }
 
     /// The series that must survive a restart, grouped by source: every
-    /// counter of the log pipeline and the last-error timestamps.
-    pub fn snapshot(&self) -> HashMap<String, Vec<crate::checkpoint::SeriesValue>> {
-        let mut out: HashMap<String, Vec<crate::checkpoint::SeriesValue>> = HashMap::new();
+    /// persisted family.
+    pub fn snapshot(&self) -> Counters {
+        let mut out: Counters = HashMap::new();
         for family in self.registry.gather() {
             let name = family.name();
-            if !PERSISTED.contains(&name) {
+            if !FAMILIES.iter().any(|f| f.persisted && f.name == name) {
                 continue;
             }
             let is_counter = family.get_field_type() == prometheus::proto::MetricType::COUNTER;
@@ -320,13 +375,11 @@ impl LogMetrics {
                 } else {
                     m.get_gauge().get_value()
                 };
-                out.entry(source)
-                    .or_default()
-                    .push(crate::checkpoint::SeriesValue {
-                        name: name.to_string(),
-                        labels,
-                        value,
-                    });
+                out.entry(source).or_default().push(SeriesValue {
+                    name: name.to_string(),
+                    labels,
+                    value,
+                });
             }
         }
         out
@@ -335,7 +388,7 @@ impl LogMetrics {
     /// Adds a persisted series back. Unknown names and label sets that do
     /// not fit are ignored (a newer state from a future version, or a
     /// hand-edited file).
-    pub fn restore(&self, v: &crate::checkpoint::SeriesValue) {
+    pub fn restore(&self, v: &SeriesValue) {
         let labels: HashMap<&str, &str> = v
             .labels
             .iter()
@@ -344,28 +397,22 @@ impl LogMetrics {
         if !v.value.is_finite() || v.value < 0.0 {
             return;
         }
-        if v.name == "gateway_last_socket_error_timestamp_seconds" {
-            if let Ok(g) = self.last_error.get_metric_with(&labels) {
-                g.set(v.value);
-            }
+        let Some((_, handle)) = self.restorable.iter().find(|(name, _)| *name == v.name) else {
             return;
-        }
-        let vec = match v.name.as_str() {
-            "gateway_socket_errors_total" => &self.socket_errors,
-            "gateway_socket_errors_collapsed_total" => &self.collapsed,
-            "gateway_log_lines_total" => &self.lines,
-            "gateway_log_bytes_total" => &self.bytes,
-            "gateway_log_oversize_lines_total" => &self.oversize,
-            "gateway_log_unrecognized_errors_total" => &self.unrecognized,
-            "gateway_log_repeated_errors_total" => &self.repeated,
-            "gateway_log_rotations_total" => &self.rotations,
-            "gateway_log_read_errors_total" => &self.read_errors,
-            _ => return,
         };
-        if let Ok(c) = vec.get_metric_with(&labels) {
-            c.inc_by(v.value as u64);
+        match handle {
+            Restorable::Gauge(g) => {
+                if let Ok(g) = g.get_metric_with(&labels) {
+                    g.set(v.value);
+                }
+            }
+            Restorable::Counter(c) => {
+                if let Ok(c) = c.get_metric_with(&labels) {
+                    c.inc_by(v.value as u64);
+                }
+            }
         }
-        if v.name == "gateway_socket_errors_total" && labels.get("errname") == Some(&"UNKNOWN") {
+        if v.name == SOCKET_ERRORS.name && labels.get("errname") == Some(&"UNKNOWN") {
             if let (Some(source), Some(errno)) = (labels.get("source"), labels.get("errno")) {
                 if !errno.is_empty() && *errno != "other" {
                     let _ = self.bounded_unknown_errno(source, errno);
@@ -378,7 +425,7 @@ impl LogMetrics {
     pub fn errname_totals(&self) -> Vec<(String, u64)> {
         let mut totals: HashMap<String, u64> = HashMap::new();
         for family in self.registry.gather() {
-            if family.name() != "gateway_socket_errors_total" {
+            if family.name() != SOCKET_ERRORS.name {
                 continue;
             }
             for m in family.get_metric() {
@@ -437,6 +484,69 @@ impl LogMetrics {
     /// The text exposition of every registered family.
     pub fn render(&self) -> String {
         render_registry(&self.registry)
+    }
+}
+
+/// Turns blocks of lines into counts: the one place where that happens,
+/// for the live pipeline and `scan` alike. Holds a source's repeat filter,
+/// whose state spans blocks.
+pub struct BlockCounter<'a> {
+    classifier: &'a Classifier,
+    repeats: RepeatFilter,
+    target: Option<(&'a LogMetrics, &'a str)>,
+}
+
+impl<'a> BlockCounter<'a> {
+    /// Counts into `target` (metrics and the source name), or only into
+    /// what the caller's `each` does.
+    pub fn new(classifier: &'a Classifier, target: Option<(&'a LogMetrics, &'a str)>) -> Self {
+        BlockCounter {
+            classifier,
+            repeats: RepeatFilter::default(),
+            target,
+        }
+    }
+
+    /// Counts `block` (whole lines) and `skipped` lines the framer dropped
+    /// as oversize before it. `now`, when given, is the time the lines
+    /// arrived (the live exporter; a `scan` has no meaningful "now").
+    /// `each` sees every verdict after the repeat filter. Returns the lines
+    /// and oversize lines, the skipped ones included.
+    pub fn count(
+        &mut self,
+        block: &[u8],
+        skipped: u64,
+        now: Option<f64>,
+        mut each: impl FnMut(&Verdict<'_>),
+    ) -> BlockStats {
+        let (repeats, target) = (&mut self.repeats, self.target);
+        let mut stats = BlockStats::default();
+        if !block.is_empty() {
+            stats = self.classifier.scan_block(block, |v, _| {
+                let v = repeats.apply(v);
+                if let Some((m, source)) = target {
+                    m.record_verdict(source, &v, now);
+                }
+                each(&v);
+            });
+            if let Some((m, source)) = target {
+                m.add_block(source, stats);
+            }
+        }
+        if let Some((m, source)) = target {
+            if skipped > 0 {
+                m.add_oversize_skipped(source, skipped);
+            }
+            if let Some(now) = now {
+                if stats.lines + skipped > 0 {
+                    m.mark_line_time(source, now);
+                }
+            }
+        }
+        BlockStats {
+            lines: stats.lines + skipped,
+            oversize: stats.oversize + skipped,
+        }
     }
 }
 

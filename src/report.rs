@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
-use crate::metrics::LogMetrics;
+use crate::metrics::{BlockCounter, LogMetrics};
 use crate::source::framing::{Drained, Framer};
 use crate::source::open_input;
 
@@ -154,21 +154,11 @@ pub fn scan_reader(
 ) -> io::Result<Tally> {
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
-    let mut repeats = RepeatFilter::default();
+    let mut counter = BlockCounter::new(c, metrics);
     let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
-        let stats = c.scan_block(d.block, |v, _| {
-            let v = repeats.apply(v);
-            tally.absorb(&v);
-            if let Some((m, source)) = metrics {
-                m.record_verdict(source, &v, None);
-            }
-        });
-        tally.lines += stats.lines + d.oversize;
-        tally.oversize += stats.oversize + d.oversize;
-        if let Some((m, source)) = metrics {
-            m.add_block(source, stats);
-            m.add_oversize_skipped(source, d.oversize);
-        }
+        let stats = counter.count(d.block, d.oversize, None, |v| tally.absorb(v));
+        tally.lines += stats.lines;
+        tally.oversize += stats.oversize;
     };
     loop {
         let n = framer.read_from(input)?;

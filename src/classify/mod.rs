@@ -50,8 +50,7 @@ use crate::errno::{Dialect, Errname};
 /// where they can, so they cost no extra anchors.
 pub const ERROR_WORDS: &[&str] = &["error", "Error", "ERROR", "fail", "Fail", "FAIL"];
 
-/// The default cap on a line's length; longer lines are counted and skipped.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+pub use crate::limits::DEFAULT_MAX_LINE_BYTES;
 
 /// A socket error found in a line.
 #[derive(Debug, Clone, PartialEq, Eq)]

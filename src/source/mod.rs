@@ -1,10 +1,18 @@
-//! Where bytes come from, and how they are cut into lines.
+//! Where bytes come from, behind one trait.
 //!
-//! Sources read bytes and hand out blocks of whole lines; they know nothing
-//! of rules, events or metrics. [`framing::Framer`] holds a partial last
-//! line until its newline arrives and skips lines too long to hold, counting
-//! them; [`open_input`] opens a file or stdin, decompressing gzip when the
-//! bytes say so.
+//! A [`Source`] yields blocks of whole lines, each with the [`Position`]
+//! just past it (a file mark, a journal cursor, or nothing for a stream),
+//! through a [`Sink`]. Sources know nothing of rules, events, metrics,
+//! settings or checkpoints: whoever drives them stores the positions with
+//! its counts and hands them back through [`Source::resume`] after a
+//! restart. [`framing::Framer`] cuts bytes into lines for every source;
+//! [`file`] follows files across rotations; [`open_input`] opens a file or
+//! stdin for one-shot reading, decompressing gzip when the bytes say so.
+//!
+//! The contract, as ripgrep's `Sink` states its own: every block a source
+//! hands to [`Sink::lines`] is consumed, whatever the sink returns; when it
+//! returns [`ControlFlow::Break`], the source stops its pass as soon as it
+//! can (after the block it is in), so shutdown never waits for a backlog.
 //!
 //! ```
 //! use gateway_exporter::source::framing::Framer;
@@ -18,13 +26,170 @@
 //! assert_eq!(framer.pending(), 3); // "thr" waits for its newline
 //! ```
 
-pub mod follow;
+pub mod file;
 pub mod framing;
-mod wake;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::ops::ControlFlow;
 use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use file::FileMark;
+
+/// Where a source stands after a block: what a checkpoint stores so that a
+/// restart continues exactly there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Position {
+    /// A file's identity and the offset just past the block.
+    File(FileMark),
+    /// An opaque cursor the source understands (a journal cursor).
+    Cursor { cursor: String },
+    /// A stream that cannot be resumed (stdin, UDP): nothing to store.
+    Stream,
+}
+
+/// Which stored position a new one replaces: one per file identity, one
+/// for a cursor or a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PositionKey {
+    File(file::FileId),
+    Single,
+}
+
+impl Position {
+    pub fn key(&self) -> PositionKey {
+        match self {
+            Position::File(m) => PositionKey::File(m.id()),
+            Position::Cursor { .. } | Position::Stream => PositionKey::Single,
+        }
+    }
+
+    /// The byte offset, for sources that have one: bytes are then counted
+    /// from offsets, so they too are exact across restarts.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Position::File(m) => Some(m.offset),
+            _ => None,
+        }
+    }
+
+    /// Whether a checkpoint needs to keep it.
+    pub fn is_stored(&self) -> bool {
+        !matches!(self, Position::Stream)
+    }
+}
+
+/// How a followed file was rotated (file sources only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RotationKind {
+    Rename,
+    Truncate,
+    Recreate,
+}
+
+impl RotationKind {
+    pub const ALL: [RotationKind; 3] = [
+        RotationKind::Rename,
+        RotationKind::Truncate,
+        RotationKind::Recreate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RotationKind::Rename => "rename",
+            RotationKind::Truncate => "truncate",
+            RotationKind::Recreate => "recreate",
+        }
+    }
+}
+
+/// Why a source could not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadErrorReason {
+    NotFound,
+    PermissionDenied,
+    Io,
+}
+
+impl ReadErrorReason {
+    pub const ALL: [ReadErrorReason; 3] = [
+        ReadErrorReason::NotFound,
+        ReadErrorReason::PermissionDenied,
+        ReadErrorReason::Io,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadErrorReason::NotFound => "not_found",
+            ReadErrorReason::PermissionDenied => "permission_denied",
+            ReadErrorReason::Io => "io",
+        }
+    }
+
+    pub fn of(e: &io::Error) -> ReadErrorReason {
+        match e.kind() {
+            io::ErrorKind::NotFound => ReadErrorReason::NotFound,
+            io::ErrorKind::PermissionDenied => ReadErrorReason::PermissionDenied,
+            _ => ReadErrorReason::Io,
+        }
+    }
+}
+
+/// How a source is doing, reported after every pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Whether everything the source was told to read is readable.
+    pub up: bool,
+    /// Files followed, for file sources.
+    pub files: Option<usize>,
+}
+
+/// Where a source's findings go.
+pub trait Sink {
+    /// Whole lines (possibly none), `oversize` lines skipped before them,
+    /// and the position just past them. Counting the lines and storing the
+    /// position together is what makes a restart exact. The block is
+    /// consumed whatever is returned; `Break` asks the source to stop the
+    /// pass.
+    fn lines(&mut self, at: &Position, block: &[u8], oversize: u64) -> ControlFlow<()>;
+    /// `what` was rotated (file sources).
+    fn rotated(&mut self, _what: &str, _kind: RotationKind) {}
+    /// `what` (a path, a pattern, an address) could not be read. `first`
+    /// is true the first time in a row this happens, so callers can log
+    /// it once.
+    fn read_error(
+        &mut self,
+        _what: &str,
+        _reason: ReadErrorReason,
+        _err: &io::Error,
+        _first: bool,
+    ) {
+    }
+    /// After every pass.
+    fn status(&mut self, _status: Status) {}
+}
+
+/// One input of the exporter.
+pub trait Source: Send {
+    /// The type's name, as the config spells it (`file`).
+    fn kind(&self) -> &'static str;
+    /// Rotation kinds this source can report, so their series exist at 0.
+    fn rotation_kinds(&self) -> &'static [RotationKind] {
+        &[]
+    }
+    /// Before the first pass: continue from positions a checkpoint stored,
+    /// written when every position before `covered_until` (Unix seconds,
+    /// the start of the last complete pass) was recorded.
+    fn resume(&mut self, positions: Vec<Position>, covered_until: f64);
+    /// Reads what is available now. `Break` when the sink stopped it
+    /// before the end, so the pass does not count as complete.
+    fn pass(&mut self, sink: &mut dyn Sink) -> ControlFlow<()>;
+    /// Blocks until more may be available, at most about a poll interval.
+    fn wait(&mut self);
+}
 
 /// Opens `path` (`-` is stdin) for reading, transparently decompressing gzip
 /// (detected by its magic bytes, so a rotated `mail.log.1.gz` and a renamed

@@ -68,18 +68,15 @@ impl Profile {
         }
     }
 
-    /// The concrete profiles tried, in order.
+    /// The concrete profiles tried, in order: `auto` is every other one.
     pub fn members(self) -> &'static [Profile] {
+        let i = Self::ALL
+            .iter()
+            .position(|p| *p == self)
+            .expect("ALL lists every profile");
         match self {
             Profile::Auto => &Self::ALL[1..],
-            Profile::Msmail => &[Profile::Msmail],
-            Profile::Postfix => &[Profile::Postfix],
-            Profile::Exim => &[Profile::Exim],
-            Profile::Sendmail => &[Profile::Sendmail],
-            Profile::Nginx => &[Profile::Nginx],
-            Profile::Haproxy => &[Profile::Haproxy],
-            Profile::Windows => &[Profile::Windows],
-            Profile::Generic => &[Profile::Generic],
+            _ => &Self::ALL[i..=i],
         }
     }
 
@@ -123,9 +120,7 @@ impl fmt::Display for Profile {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "unknown profile {0:?} (expected one of auto, msmail, postfix, exim, sendmail, nginx, haproxy, windows, generic)"
-)]
+#[error("unknown profile {0:?} (expected one of {names})", names = Profile::ALL.map(Profile::as_str).join(", "))]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {

@@ -1,25 +1,13 @@
-//! What survives a restart, and how it is written so that it always
-//! describes one instant.
+//! The state file: what survives a restart, and how it is written so that
+//! it always describes one instant.
 //!
-//! A [`State`] holds, per source, the [`FileMark`]s of the files being read
-//! (identity and the offset of the last line counted) *and* the counter
-//! values — taken together, under the pipeline's commit lock, so that
-//! offsets and counts never disagree. On start the counters are restored
-//! and each file resumes at its mark: a line is counted before a crash or
-//! after it, never both, never neither.
-//!
-//! The file is JSON with a `version`; [`load`] migrates older versions
-//! forward (there is one so far). [`store`] writes a temporary file, fsyncs
-//! it, renames it over the old one and fsyncs the directory, so a crash at
-//! any point leaves either the old state or the new one.
-//!
-//! ```
-//! use gateway_exporter::checkpoint::{State, load, store};
-//! let dir = std::env::temp_dir().join(format!("gwexp-doc-ckpt-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
-//! store(&dir, &State::default()).unwrap();
-//! assert_eq!(load(&dir).unwrap().unwrap().sources.len(), 0);
-//! ```
+//! A [`State`] holds, per source, the [`Position`]s it was reading at (file
+//! marks, a journal cursor) *and* the counter values — taken together,
+//! under the journal's commit lock, so that positions and counts never
+//! disagree. The file is JSON with a `version`; [`load`] migrates older
+//! versions forward, one step per version. [`store`] writes a temporary
+//! file, fsyncs it, renames it over the old one and fsyncs the directory,
+//! so a crash at any point leaves either the old state or the new one.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -28,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::source::follow::FileMark;
+use crate::source::Position;
 
 /// The current format version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The state file's name inside the state directory.
 pub const FILE_NAME: &str = "gateway_exporter.state.json";
@@ -56,7 +44,8 @@ impl Default for State {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceState {
-    pub files: Vec<FileMark>,
+    /// Where the source stood: one entry per file for a file source.
+    pub positions: Vec<Position>,
     pub counters: Vec<SeriesValue>,
     /// The start of the source's last complete pass (Unix seconds): every
     /// file under its paths before then has a mark. A rotated file without
@@ -116,9 +105,12 @@ pub fn load(dir: &Path) -> Result<Option<State>, CheckpointError> {
         .get("version")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0) as u32;
+    let value = match version {
+        1 => migrate_v1(value),
+        _ => value,
+    };
     match version {
-        // Future versions add a migration arm here, from N-1 to N.
-        VERSION => serde_json::from_value(value).map(Some).map_err(corrupt),
+        1 | VERSION => serde_json::from_value(value).map(Some).map_err(corrupt),
         v if v > VERSION => Err(CheckpointError::TooNew { path, version: v }),
         _ => Err(CheckpointError::Corrupt {
             path,
@@ -126,6 +118,37 @@ pub fn load(dir: &Path) -> Result<Option<State>, CheckpointError> {
             message: format!("unknown version {version}"),
         }),
     }
+}
+
+/// Version 1 knew only files: `files: [mark, …]` per source becomes
+/// `positions: [{"type": "file", …mark}, …]`.
+fn migrate_v1(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(sources) = value
+        .get_mut("sources")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for source in sources.values_mut() {
+            let Some(obj) = source.as_object_mut() else {
+                continue;
+            };
+            let files = obj.remove("files").unwrap_or_else(|| serde_json::json!([]));
+            let positions: Vec<serde_json::Value> = files
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| {
+                    let mut m = m.clone();
+                    if let Some(o) = m.as_object_mut() {
+                        o.insert("type".into(), "file".into());
+                    }
+                    m
+                })
+                .collect();
+            obj.insert("positions".into(), positions.into());
+        }
+    }
+    value["version"] = VERSION.into();
+    value
 }
 
 /// Writes `state` to `dir` atomically and durably.
@@ -167,14 +190,14 @@ mod tests {
         s.sources.insert(
             "gw".into(),
             SourceState {
-                files: vec![FileMark {
+                positions: vec![Position::File(crate::source::FileMark {
                     path: "/var/log/gw.log".into(),
                     dev: 1,
                     ino: 2,
                     head_len: 10,
                     head_hash: 3,
                     offset: 4,
-                }],
+                })],
                 covered_until: 5.0,
                 counters: vec![SeriesValue {
                     name: "gateway_log_lines_total".into(),
@@ -199,5 +222,23 @@ mod tests {
         assert!(load(&d).unwrap_err().to_string().contains("newer"));
         fs::write(d.join(FILE_NAME), "").unwrap();
         assert!(matches!(load(&d), Err(CheckpointError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn version_1_files_become_positions() {
+        let d = dir("v1");
+        fs::write(
+            d.join(FILE_NAME),
+            r#"{"version":1,"written_at":3.0,"sources":{"gw":{"files":[{"path":"/l","dev":1,"ino":2,"head_len":3,"head_hash":4,"offset":5}],"counters":[],"covered_until":2.0}}}"#,
+        )
+        .unwrap();
+        let s = load(&d).unwrap().unwrap();
+        assert_eq!(s.version, VERSION);
+        let gw = &s.sources["gw"];
+        assert_eq!(gw.covered_until, 2.0);
+        match &gw.positions[..] {
+            [Position::File(m)] => assert_eq!((m.ino, m.offset), (2, 5)),
+            other => panic!("{other:?}"),
+        }
     }
 }

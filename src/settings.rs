@@ -1,0 +1,560 @@
+//! Flags + YAML → validated settings: the one door every command goes
+//! through.
+//!
+//! [`crate::cli`] holds the command line exactly as given and
+//! [`crate::config`] the file exactly as written; this module decides
+//! whether they make sense together and builds what the commands consume
+//! (ripgrep's low-level/high-level split). `serve`, `check-config`, `scan`
+//! and `explain` all come here, so they accept exactly the same inputs, and
+//! every rejection names the flag or the file, line and column, with what
+//! was expected. Nothing here runs: sources, classifiers and servers are
+//! described (or built, for the classifier, to prove its rules compile),
+//! never started.
+//!
+//! ```
+//! use gateway_exporter::config::ConfigFile;
+//! use gateway_exporter::settings::FileSettings;
+//! let bad = ConfigFile::parse("gw.yml", "sources:\n  - name: gw\n    paths: ['/var/log/[x.log']\n").unwrap();
+//! let err = FileSettings::from_file(&bad).unwrap_err();
+//! assert!(err.to_string().starts_with("gw.yml:3:13: "), "{err}");
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::classify::{Classifier, Op, Profile, UserRule};
+use crate::cli::{ClassifyArgs, ServeArgs};
+use crate::config::{ConfigError, ConfigFile, RawRule, RawSource, Spanned};
+use crate::errno::{Dialect, Errname, table};
+use crate::http::{self, HttpConfig};
+use crate::limits::MAX_LINE_BYTES_RANGE;
+use crate::sockstat::SockstatConfig;
+use crate::source::file::{FollowConfig, StartAt, paths};
+
+/// The errnames whose write-error series exist from the start by default:
+/// the failures KB Q100707's advice is about, and their usual companions.
+pub const DEFAULT_WATCH_ERRNAMES: &[&str] = &[
+    "ENOTCONN",
+    "EPIPE",
+    "ECONNRESET",
+    "ETIMEDOUT",
+    "ECONNREFUSED",
+];
+
+/// The name of the source the `--log.path` flags form.
+pub const FLAG_SOURCE: &str = "default";
+
+/// Why the inputs were rejected. Every variant means "fix the command line
+/// or the config" (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+    #[error("no log sources: give --log.path or `sources:` in --config")]
+    NoSources,
+}
+
+fn flag(flag: &'static str, message: String) -> SettingsError {
+    SettingsError::Flag { flag, message }
+}
+
+/// What a source reads.
+#[derive(Debug, Clone)]
+pub enum Input {
+    File(FollowConfig),
+}
+
+/// One validated source.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub name: String,
+    pub input: Input,
+    pub profile: Profile,
+    pub dialect: Option<Dialect>,
+    /// The source's own poll interval; `--log.poll-interval` otherwise.
+    pub poll_interval: Option<Duration>,
+}
+
+impl SourceSettings {
+    /// The errno this source's numbering would log for `name`: empty for
+    /// formats that log only text.
+    pub fn watched_errno(&self, name: Errname) -> String {
+        if !self.profile.logs_numbers() {
+            return String::new();
+        }
+        let d = self.dialect.unwrap_or(self.profile.default_dialect());
+        table()
+            .number(d, name)
+            .map_or_else(String::new, |n| n.to_string())
+    }
+}
+
+/// What a config file says, validated on its own: what `check-config`
+/// reports and what every command builds on.
+#[derive(Debug, Clone, Default)]
+pub struct FileSettings {
+    pub rules: Vec<UserRule>,
+    pub sources: Vec<SourceSettings>,
+    pub watch_errnames: Option<Vec<Errname>>,
+    pub tcp_local_ports: Vec<u16>,
+    pub tcp_remote_ports: Vec<u16>,
+    pub gateway_processes: Vec<String>,
+}
+
+/// Checkpoints.
+#[derive(Debug, Clone)]
+pub struct StateSettings {
+    /// `None`: checkpoints are off.
+    pub dir: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+}
+
+/// Everything `serve` runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub sources: Vec<SourceSettings>,
+    pub rules: Vec<UserRule>,
+    pub watch_errnames: Vec<Errname>,
+    pub max_line_bytes: usize,
+    pub state: StateSettings,
+    pub http: HttpConfig,
+    pub sockstat: SockstatConfig,
+}
+
+impl Settings {
+    /// Validates the `serve` flags and the config file they name.
+    pub fn for_serve(args: &ServeArgs) -> Result<Settings, SettingsError> {
+        let max_line_bytes = max_line_bytes(args.max_line_bytes)?;
+        let file = match &args.config {
+            Some(path) => FileSettings::load(path)?,
+            None => FileSettings::default(),
+        };
+        let mut sources = file.sources;
+        for s in &mut sources {
+            let Input::File(f) = &mut s.input;
+            f.max_line_bytes = max_line_bytes;
+            f.poll_interval = s.poll_interval.unwrap_or(args.poll_interval);
+        }
+        if !args.log_paths.is_empty() {
+            if sources.iter().any(|s| s.name == FLAG_SOURCE) {
+                return Err(flag(
+                    "--log.path",
+                    format!("forms the source {FLAG_SOURCE:?}, which the config also names"),
+                ));
+            }
+            for p in &args.log_paths {
+                check_path(p).map_err(|m| flag("--log.path", m))?;
+            }
+            let mut f = FollowConfig::new(args.log_paths.clone());
+            f.start_at = args.log_start_at;
+            f.max_line_bytes = max_line_bytes;
+            f.poll_interval = args.poll_interval;
+            sources.push(SourceSettings {
+                name: FLAG_SOURCE.to_string(),
+                input: Input::File(f),
+                profile: args.log_profile,
+                dialect: args.errno_dialect,
+                poll_interval: None,
+            });
+        }
+        if sources.is_empty() {
+            return Err(SettingsError::NoSources);
+        }
+        let mut listen = Vec::new();
+        for a in &args.listen_addresses {
+            listen.extend(
+                http::parse_listen_address(a)
+                    .map_err(|e| flag("--web.listen-address", e.to_string()))?,
+            );
+        }
+        let mut http_cfg = HttpConfig::new(listen);
+        http_cfg.telemetry_path = args.telemetry_path.clone();
+        http_cfg.external_url = args.external_url.clone();
+        http_cfg.max_connections = args.max_connections;
+        if let Some(url) = &args.runbook_url {
+            http_cfg.runbook_url = url.clone();
+        }
+        let mut local_ports = file.tcp_local_ports;
+        local_ports.extend(&args.tcp_local_ports);
+        let mut remote_ports = file.tcp_remote_ports;
+        remote_ports.extend(&args.tcp_remote_ports);
+        for ports in [&mut local_ports, &mut remote_ports] {
+            ports.sort_unstable();
+            ports.dedup();
+        }
+        let mut process_names = file.gateway_processes;
+        process_names.extend(args.gateway_processes.iter().cloned());
+        Ok(Settings {
+            sources,
+            rules: file.rules,
+            watch_errnames: file.watch_errnames.unwrap_or_else(|| {
+                DEFAULT_WATCH_ERRNAMES
+                    .iter()
+                    .filter_map(|n| table().by_name(n))
+                    .collect()
+            }),
+            max_line_bytes,
+            state: StateSettings {
+                dir: state_dir(args.state_dir.as_deref()),
+                checkpoint_interval: args.checkpoint_interval,
+            },
+            http: http_cfg,
+            sockstat: SockstatConfig {
+                procfs: args.procfs.clone(),
+                local_ports,
+                remote_ports,
+                process_names,
+            },
+        })
+    }
+
+    /// The classifier of one source. Its rules were compiled once already
+    /// when the settings were made, so this does not fail in practice.
+    pub fn classifier(&self, source: &SourceSettings) -> Result<Classifier, SettingsError> {
+        build_classifier(
+            source.profile,
+            source.dialect,
+            &self.rules,
+            self.max_line_bytes,
+        )
+        .map_err(|m| flag("--config", format!("source {:?}: {m}", source.name)))
+    }
+}
+
+/// `--log.max-line-bytes` within its documented range.
+fn max_line_bytes(n: usize) -> Result<usize, SettingsError> {
+    if MAX_LINE_BYTES_RANGE.contains(&n) {
+        Ok(n)
+    } else {
+        Err(flag(
+            "--log.max-line-bytes",
+            format!(
+                "{n} is outside {}..={} bytes",
+                MAX_LINE_BYTES_RANGE.start(),
+                MAX_LINE_BYTES_RANGE.end()
+            ),
+        ))
+    }
+}
+
+/// `--state.dir`: empty turns checkpoints off; unset means systemd's
+/// `$STATE_DIRECTORY`, else `/var/lib/gateway_exporter`.
+fn state_dir(given: Option<&str>) -> Option<PathBuf> {
+    match given {
+        Some("") => None,
+        Some(d) => Some(PathBuf::from(d)),
+        None => Some(
+            std::env::var_os("STATE_DIRECTORY")
+                // systemd may pass several, colon-separated: the first is ours.
+                .and_then(|v| {
+                    v.to_str()
+                        .and_then(|s| s.split(':').next())
+                        .map(PathBuf::from)
+                })
+                .unwrap_or_else(|| PathBuf::from("/var/lib/gateway_exporter")),
+        ),
+    }
+}
+
+/// A path or glob to follow: not empty, and a glob that compiles.
+fn check_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("an empty path follows nothing: expected a file path or glob".into());
+    }
+    paths::check_pattern(p).map_err(|e| format!("bad glob {p:?}: {e}"))
+}
+
+fn build_classifier(
+    profile: Profile,
+    dialect: Option<Dialect>,
+    rules: &[UserRule],
+    max_line_bytes: usize,
+) -> Result<Classifier, String> {
+    Classifier::builder()
+        .profile(profile)
+        .dialect(dialect)
+        .user_rules(rules.to_vec())
+        .max_line_bytes(max_line_bytes)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The classifier `scan` and `explain` use.
+pub fn classifier(args: &ClassifyArgs) -> Result<Classifier, SettingsError> {
+    let max_line_bytes = max_line_bytes(args.max_line_bytes)?;
+    let rules = match &args.config {
+        Some(path) => FileSettings::load(path)?.rules,
+        None => Vec::new(),
+    };
+    build_classifier(args.profile, args.dialect, &rules, max_line_bytes)
+        .map_err(|m| flag("--config", m))
+}
+
+fn dialect_of(file: &str, d: &Spanned<String>) -> Result<Dialect, ConfigError> {
+    Dialect::parse_numbering(&d.value).ok_or_else(|| {
+        ConfigError::at(
+            file,
+            d,
+            format!(
+                "unknown dialect {:?}: expected bsd, linux, winsock or svr4",
+                d.value
+            ),
+        )
+    })
+}
+
+impl FileSettings {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<FileSettings, ConfigError> {
+        Self::from_file(&ConfigFile::load(path)?)
+    }
+
+    /// Validates a parsed config file.
+    pub fn from_file(cfg: &ConfigFile) -> Result<FileSettings, ConfigError> {
+        let file = cfg.file.as_str();
+        let mut rules: Vec<UserRule> = Vec::new();
+        for r in &cfg.rules {
+            let rule = user_rule(file, r)?;
+            if rules.iter().any(|u| u.name == rule.name) {
+                return Err(ConfigError::at(
+                    file,
+                    &r.name,
+                    format!("duplicate rule name {:?}", rule.name),
+                ));
+            }
+            rules.push(rule);
+        }
+        let mut sources: Vec<SourceSettings> = Vec::new();
+        for s in &cfg.sources {
+            let source = source(cfg, s)?;
+            if sources.iter().any(|o| o.name == source.name) {
+                return Err(ConfigError::at(
+                    file,
+                    &s.name,
+                    format!("duplicate source name {:?}", source.name),
+                ));
+            }
+            sources.push(source);
+        }
+        let watch_errnames = match &cfg.watch_errnames {
+            None => None,
+            Some(list) => {
+                let mut out = Vec::new();
+                for n in list {
+                    let Some(name) = table().by_name(&n.value) else {
+                        return Err(ConfigError::at(
+                            file,
+                            n,
+                            format!("unknown errname {:?}", n.value),
+                        ));
+                    };
+                    out.push(name);
+                }
+                Some(out)
+            }
+        };
+        let (tcp_local_ports, tcp_remote_ports) = cfg.tcp.as_ref().map_or((vec![], vec![]), |t| {
+            (t.local_ports.clone(), t.remote_ports.clone())
+        });
+        Ok(FileSettings {
+            rules,
+            sources,
+            watch_errnames,
+            tcp_local_ports,
+            tcp_remote_ports,
+            gateway_processes: cfg.gateway_processes.clone(),
+        })
+    }
+}
+
+fn user_rule(file: &str, r: &RawRule) -> Result<UserRule, ConfigError> {
+    let dialect = r
+        .dialect
+        .as_ref()
+        .map(|d| dialect_of(file, d))
+        .transpose()?;
+    let op = r
+        .op
+        .as_ref()
+        .map(|o| {
+            Op::parse(&o.value).ok_or_else(|| {
+                ConfigError::at(
+                    file,
+                    o,
+                    format!(
+                        "unknown op {:?}: expected read, write, connect, accept, bind, close or unknown",
+                        o.value
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let rule = UserRule {
+        name: r.name.value.clone(),
+        regex: r.regex.value.clone(),
+        dialect,
+        op,
+        anchors: r.anchors.clone(),
+    };
+    // Compile it alone, now, so a bad regex points at its own line.
+    build_classifier(
+        Profile::Generic,
+        None,
+        std::slice::from_ref(&rule),
+        crate::limits::DEFAULT_MAX_LINE_BYTES,
+    )
+    .map_err(|e| ConfigError::at(file, &r.regex, e))?;
+    Ok(rule)
+}
+
+fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError> {
+    let file = cfg.file.as_str();
+    let name = &s.name.value;
+    if name.is_empty() {
+        return Err(ConfigError::at(
+            file,
+            &s.name,
+            "source name must not be empty".into(),
+        ));
+    }
+    if s.paths.is_empty() {
+        return Err(ConfigError::at(
+            file,
+            &s.name,
+            format!("source {name:?} has no paths: expected a list of files or globs"),
+        ));
+    }
+    let located_paths = |list: &[Spanned<String>]| -> Result<Vec<String>, ConfigError> {
+        list.iter()
+            .map(|p| {
+                check_path(&p.value).map_err(|m| ConfigError::at(file, p, m))?;
+                Ok(cfg.resolve(&p.value).display().to_string())
+            })
+            .collect()
+    };
+    let profile = match &s.profile {
+        None => Profile::Auto,
+        Some(p) => p
+            .value
+            .parse()
+            .map_err(|e| ConfigError::at(file, p, format!("{e}")))?,
+    };
+    let dialect = s
+        .dialect
+        .as_ref()
+        .map(|d| dialect_of(file, d))
+        .transpose()?;
+    let start_at = match &s.start_at {
+        None => StartAt::End,
+        Some(v) => StartAt::parse(&v.value).ok_or_else(|| {
+            ConfigError::at(
+                file,
+                v,
+                format!("unknown start_at {:?}: expected end or beginning", v.value),
+            )
+        })?,
+    };
+    let mut follow = FollowConfig::new(located_paths(&s.paths)?);
+    follow.start_at = start_at;
+    if let Some(rotated) = &s.rotated {
+        follow.rotated = located_paths(rotated)?;
+    }
+    let poll_interval = s
+        .poll_interval
+        .as_ref()
+        .map(|d| crate::duration::parse(&d.value).map_err(|m| ConfigError::at(file, d, m)))
+        .transpose()?;
+    if let Some(d) = poll_interval {
+        follow.poll_interval = d;
+    }
+    Ok(SourceSettings {
+        name: name.clone(),
+        input: Input::File(follow),
+        profile,
+        dialect,
+        poll_interval,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        let cfg = ConfigFile::parse("c.yml", text).unwrap();
+        FileSettings::from_file(&cfg).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_regex_is_located() {
+        let e = err("rules:\n  - name: a\n    regex: 'x(?P<errno>[0-9]+'\n");
+        assert!(e.starts_with("c.yml:3:"), "{e}");
+        assert!(e.contains("invalid regex"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        for (text, at) in [
+            (
+                "rules:\n  - name: a\n    regex: 'x'\n    dialect: vms\n",
+                "c.yml:4:",
+            ),
+            (
+                "rules:\n  - name: a\n    regex: 'x'\n    op: send\n",
+                "c.yml:4:",
+            ),
+            (
+                "sources:\n  - name: a\n    paths: [x]\n    profile: qmail\n",
+                "c.yml:4:",
+            ),
+            (
+                "sources:\n  - name: a\n    paths: [x]\n    start_at: middle\n",
+                "c.yml:4:",
+            ),
+            (
+                "sources:\n  - name: a\n    paths: [x]\n    poll_interval: 1.5s\n",
+                "c.yml:4:",
+            ),
+            ("sources:\n  - name: a\n    paths: ['']\n", "c.yml:3:"),
+            (
+                "sources:\n  - name: a\n    paths: [x, '/l/[x']\n",
+                "c.yml:3:16:",
+            ),
+            (
+                "sources:\n  - name: a\n    paths: [x]\n    rotated: ['[']\n",
+                "c.yml:4:",
+            ),
+            ("sources:\n  - name: a\n", "c.yml:2:"),
+            ("watch_errnames: [ENOTCONN, EFOO]\n", "c.yml:1:"),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(at), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_full_config_validates() {
+        let cfg = ConfigFile::parse(
+            "/etc/gw/c.yml",
+            "rules:\n  - name: mine\n    regex: 'sockerr (?P<errno>[0-9]+)'\n    dialect: bsd\n    op: write\n\
+             sources:\n  - name: gw\n    paths: ['gw/*.log']\n    profile: msmail\n    start_at: beginning\n    poll_interval: 1m30s\n\
+             watch_errnames: [WSAENOTCONN]\n",
+        )
+        .unwrap();
+        let s = FileSettings::from_file(&cfg).unwrap();
+        assert_eq!(s.rules[0].dialect, Some(Dialect::Bsd));
+        assert_eq!(s.rules[0].op, Some(Op::Write));
+        assert_eq!(s.sources[0].profile, Profile::Msmail);
+        let Input::File(f) = &s.sources[0].input;
+        assert_eq!(f.start_at, StartAt::Beginning);
+        assert_eq!(f.patterns, ["/etc/gw/gw/*.log"]);
+        assert_eq!(f.poll_interval, Duration::from_secs(90));
+        assert_eq!(
+            s.watch_errnames.unwrap()[0].as_str(),
+            "ENOTCONN",
+            "WSA names are canonical"
+        );
+    }
+}
