@@ -8,6 +8,9 @@
 //! cargo bench --bench sockstat_collect -- --port 40001 --port 40002 --runs 9 [--source procfs]
 //! ```
 
+// A bench is a program of its own: its exit codes are its own business.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use gateway_exporter::sockstat::connections::{ConnectionsCollector, Source};

@@ -18,10 +18,10 @@
 //! - [`pipeline`]: runs sources into the counters, one thread per source.
 //! - [`report`]: the `scan` and `explain` commands' output.
 //! - [`http`]: the HTTP server and its routes; it renders, never counts.
+//! - [`logging`]: the exporter's own log lines (logfmt or JSON).
 //! - [`cli`]: the command line, exactly as given.
 //! - [`config`]: the YAML file, exactly as written, with locations.
 //! - [`settings`]: flags + YAML → validated settings, for every command.
-//! - [`logging`]: the exporter's own log lines (logfmt or JSON).
 //! - [`serve`]: wiring for the live exporter: settings in, running server out.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls these.

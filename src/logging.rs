@@ -78,7 +78,7 @@ impl Log for Logger {
         let pairs: Vec<(&str, &str)> = kv.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let line = format_record(
             self.format,
-            crate::metrics::unix_now(),
+            crate::clock::unix_now(),
             record.level(),
             &record.args().to_string(),
             &pairs,

@@ -177,11 +177,6 @@ impl Default for LogMetrics {
     }
 }
 
-/// Seconds since the Unix epoch (see [`crate::clock`]).
-pub fn unix_now() -> f64 {
-    crate::clock::unix_now()
-}
-
 impl LogMetrics {
     pub fn new() -> LogMetrics {
         let registry = Registry::new();

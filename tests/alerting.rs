@@ -12,7 +12,7 @@ mod support;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
@@ -88,10 +88,7 @@ impl Clock {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    gateway_exporter::clock::unix_now()
 }
 
 /// `gateway_exporter explain --profile msmail` on `lines`: one JSON object

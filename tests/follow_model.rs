@@ -113,10 +113,7 @@ fn config(log: &Path) -> FollowConfig {
 }
 
 fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    gateway_exporter::clock::unix_now()
 }
 
 fn run(ops: &[Op], case: usize) -> Result<(), TestCaseError> {

@@ -188,13 +188,7 @@ fn exactly_once_through_rotations_and_sigkill() {
     let seed = std::env::var("TORTURE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+        .unwrap_or_else(|| (gateway_exporter::clock::unix_now() * 1e9) as u64 | 1);
     eprintln!("TORTURE_SEED={seed}");
     let dir = tmpdir("torture");
     let state = dir.join("state");
