@@ -2,7 +2,7 @@
 //! give the same verdict on the same file: exit status 2 and the same
 //! `file:line:column` message. One test per kind of mistake.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ fn config(name: &str, text: &str) -> PathBuf {
 
 /// Runs `serve`, which must refuse to start; a serve that started anyway is
 /// killed after a few seconds and fails the test.
-fn serve(cfg: &PathBuf) -> Output {
+fn serve(cfg: &Path) -> Output {
     let mut child = bin()
         .args(["--config", cfg.to_str().unwrap()])
         .args(["--web.listen-address", "127.0.0.1:0", "--state.dir", ""])
