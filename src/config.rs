@@ -107,6 +107,9 @@ pub struct RawRule {
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub name: Spanned<String>,
+    /// `file` (the default) or `stdin`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<Spanned<String>>,
     #[serde(default)]
     pub paths: Vec<Spanned<String>>,
     #[serde(default)]

@@ -16,6 +16,7 @@ use crate::pipeline::{Pipeline, PipelineConfig, PipelineSource, View};
 use crate::settings::{Input, Settings, SettingsError, SourceSettings};
 use crate::source::Source;
 use crate::source::file::Follower;
+use crate::source::stdin::StreamSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -41,9 +42,13 @@ impl ServeError {
 }
 
 /// The source a settings variant describes.
-fn build_source(s: &SourceSettings) -> Box<dyn Source> {
+fn build_source(settings: &Settings, s: &SourceSettings) -> Box<dyn Source> {
     match &s.input {
         Input::File(follow) => Box::new(Follower::new(follow.clone())),
+        Input::Stdin => Box::new(StreamSource::stdin(
+            settings.max_line_bytes,
+            s.poll_interval.unwrap_or(settings.poll_interval),
+        )),
     }
 }
 
@@ -53,7 +58,7 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
     for s in &settings.sources {
         sources.push(PipelineSource {
             name: s.name.clone(),
-            source: build_source(s),
+            source: build_source(settings, s),
             classifier: settings.classifier(s)?,
             watched: settings
                 .watch_errnames

@@ -64,6 +64,8 @@ fn flag(flag: &'static str, message: String) -> SettingsError {
 #[derive(Debug, Clone)]
 pub enum Input {
     File(FollowConfig),
+    /// The exporter's standard input (`type: stdin`, `--log.path -`).
+    Stdin,
 }
 
 /// One validated source.
@@ -118,6 +120,8 @@ pub struct Settings {
     pub rules: Vec<UserRule>,
     pub watch_errnames: Vec<Errname>,
     pub max_line_bytes: usize,
+    /// `--log.poll-interval`: how long a source waits at most between passes.
+    pub poll_interval: Duration,
     pub state: StateSettings,
     pub http: HttpConfig,
     pub sockstat: SockstatConfig,
@@ -133,9 +137,10 @@ impl Settings {
         };
         let mut sources = file.sources;
         for s in &mut sources {
-            let Input::File(f) = &mut s.input;
-            f.max_line_bytes = max_line_bytes;
-            f.poll_interval = s.poll_interval.unwrap_or(args.poll_interval);
+            if let Input::File(f) = &mut s.input {
+                f.max_line_bytes = max_line_bytes;
+                f.poll_interval = s.poll_interval.unwrap_or(args.poll_interval);
+            }
         }
         if !args.log_paths.is_empty() {
             if sources.iter().any(|s| s.name == FLAG_SOURCE) {
@@ -144,16 +149,33 @@ impl Settings {
                     format!("forms the source {FLAG_SOURCE:?}, which the config also names"),
                 ));
             }
-            for p in &args.log_paths {
-                check_path(p).map_err(|m| flag("--log.path", m))?;
-            }
-            let mut f = FollowConfig::new(args.log_paths.clone());
-            f.start_at = args.log_start_at;
-            f.max_line_bytes = max_line_bytes;
-            f.poll_interval = args.poll_interval;
+            let input = if args.log_paths.iter().any(|p| p == "-") {
+                if args.log_paths.len() > 1 {
+                    return Err(flag(
+                        "--log.path",
+                        "- (standard input) is a source of its own: give it alone".into(),
+                    ));
+                }
+                if sources.iter().any(|s| matches!(s.input, Input::Stdin)) {
+                    return Err(flag(
+                        "--log.path",
+                        "- (standard input): the config has a stdin source already".into(),
+                    ));
+                }
+                Input::Stdin
+            } else {
+                for p in &args.log_paths {
+                    check_path(p).map_err(|m| flag("--log.path", m))?;
+                }
+                let mut f = FollowConfig::new(args.log_paths.clone());
+                f.start_at = args.log_start_at;
+                f.max_line_bytes = max_line_bytes;
+                f.poll_interval = args.poll_interval;
+                Input::File(f)
+            };
             sources.push(SourceSettings {
                 name: FLAG_SOURCE.to_string(),
-                input: Input::File(f),
+                input,
                 profile: args.log_profile,
                 dialect: args.errno_dialect,
                 poll_interval: None,
@@ -196,6 +218,7 @@ impl Settings {
                     .collect()
             }),
             max_line_bytes,
+            poll_interval: args.poll_interval,
             state: StateSettings {
                 dir: state_dir(args.state_dir.as_deref()),
                 checkpoint_interval: args.checkpoint_interval,
@@ -336,6 +359,14 @@ impl FileSettings {
                     format!("duplicate source name {:?}", source.name),
                 ));
             }
+            let stdin = |s: &SourceSettings| matches!(s.input, Input::Stdin);
+            if stdin(&source) && sources.iter().any(stdin) {
+                return Err(ConfigError::at(
+                    file,
+                    &s.name,
+                    "standard input can be read by one source only".into(),
+                ));
+            }
             sources.push(source);
         }
         let watch_errnames = match &cfg.watch_errnames {
@@ -409,6 +440,16 @@ fn user_rule(file: &str, r: &RawRule) -> Result<UserRule, ConfigError> {
     Ok(rule)
 }
 
+fn source_profile(file: &str, s: &RawSource) -> Result<Profile, ConfigError> {
+    match &s.profile {
+        None => Ok(Profile::Auto),
+        Some(p) => p
+            .value
+            .parse()
+            .map_err(|e| ConfigError::at(file, p, format!("{e}"))),
+    }
+}
+
 fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError> {
     let file = cfg.file.as_str();
     let name = &s.name.value;
@@ -418,6 +459,36 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
             &s.name,
             "source name must not be empty".into(),
         ));
+    }
+    match s.kind.as_ref().map(|k| (k, k.value.as_str())) {
+        None | Some((_, "file")) => {}
+        Some((_, "stdin")) => {
+            if let Some(p) = s.paths.first() {
+                return Err(ConfigError::at(
+                    file,
+                    p,
+                    "a stdin source reads no paths: remove `paths`".into(),
+                ));
+            }
+            return Ok(SourceSettings {
+                name: name.clone(),
+                input: Input::Stdin,
+                profile: source_profile(file, s)?,
+                dialect: s
+                    .dialect
+                    .as_ref()
+                    .map(|d| dialect_of(file, d))
+                    .transpose()?,
+                poll_interval: None,
+            });
+        }
+        Some((k, other)) => {
+            return Err(ConfigError::at(
+                file,
+                k,
+                format!("unknown source type {other:?}: expected file or stdin"),
+            ));
+        }
     }
     if s.paths.is_empty() {
         return Err(ConfigError::at(
@@ -434,13 +505,7 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
             })
             .collect()
     };
-    let profile = match &s.profile {
-        None => Profile::Auto,
-        Some(p) => p
-            .value
-            .parse()
-            .map_err(|e| ConfigError::at(file, p, format!("{e}")))?,
-    };
+    let profile = source_profile(file, s)?;
     let dialect = s
         .dialect
         .as_ref()
@@ -527,6 +592,15 @@ mod tests {
                 "c.yml:4:",
             ),
             ("sources:\n  - name: a\n", "c.yml:2:"),
+            (
+                "sources:\n  - name: a\n    type: stdin\n    paths: [x]\n",
+                "c.yml:4:",
+            ),
+            ("sources:\n  - name: a\n    type: tcp\n", "c.yml:3:"),
+            (
+                "sources:\n  - {name: a, type: stdin}\n  - {name: b, type: stdin}\n",
+                "c.yml:3:",
+            ),
             ("watch_errnames: [ENOTCONN, EFOO]\n", "c.yml:1:"),
         ] {
             let e = err(text);
@@ -547,7 +621,9 @@ mod tests {
         assert_eq!(s.rules[0].dialect, Some(Dialect::Bsd));
         assert_eq!(s.rules[0].op, Some(Op::Write));
         assert_eq!(s.sources[0].profile, Profile::Msmail);
-        let Input::File(f) = &s.sources[0].input;
+        let Input::File(f) = &s.sources[0].input else {
+            panic!("a file source")
+        };
         assert_eq!(f.start_at, StartAt::Beginning);
         assert_eq!(f.patterns, ["/etc/gw/gw/*.log"]);
         assert_eq!(f.poll_interval, Duration::from_secs(90));

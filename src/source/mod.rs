@@ -6,8 +6,9 @@
 //! settings or checkpoints: whoever drives them stores the positions with
 //! its counts and hands them back through [`Source::resume`] after a
 //! restart. [`framing::Framer`] cuts bytes into lines for every source;
-//! [`file`] follows files across rotations; [`open_input`] opens a file or
-//! stdin for one-shot reading, decompressing gzip when the bytes say so.
+//! [`file`] follows files across rotations; [`stdin`] reads a pipe;
+//! [`open_input`] opens a file or stdin for one-shot reading,
+//! decompressing gzip when the bytes say so.
 //!
 //! The contract, as ripgrep's `Sink` states its own: every block a source
 //! hands to [`Sink::lines`] is consumed, whatever the sink returns; when it
@@ -28,6 +29,7 @@
 
 pub mod file;
 pub mod framing;
+pub mod stdin;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};

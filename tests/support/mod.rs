@@ -62,7 +62,19 @@ impl Exporter {
         Self::start_with(Command::new(env!("CARGO_BIN_EXE_gateway_exporter")), args)
     }
 
-    pub fn start_with(mut cmd: Command, args: &[&str]) -> Exporter {
+    pub fn start_with(cmd: Command, args: &[&str]) -> Exporter {
+        Self::spawn(cmd, args, Stdio::null())
+    }
+
+    /// Starts it with a pipe on its standard input, and hands the pipe over.
+    pub fn start_piped(args: &[&str]) -> (Exporter, std::process::ChildStdin) {
+        let cmd = Command::new(env!("CARGO_BIN_EXE_gateway_exporter"));
+        let mut e = Self::spawn(cmd, args, Stdio::piped());
+        let stdin = e.child.stdin.take().unwrap();
+        (e, stdin)
+    }
+
+    fn spawn(mut cmd: Command, args: &[&str], stdin: Stdio) -> Exporter {
         // Tests never share the default state directory: each exporter
         // gets its own.
         if !args.contains(&"--state.dir") {
@@ -79,7 +91,7 @@ impl Exporter {
                 "--log.poll-interval",
                 "100ms",
             ])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
