@@ -30,8 +30,10 @@ use std::sync::Mutex;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::checkpoint::{Counters, SeriesValue};
-use crate::classify::{BlockStats, Classifier, Event, RepeatFilter, Verdict};
+use crate::classify::{BlockStats, Classifier, Event, Op, RepeatFilter, Verdict};
+use crate::errno::{Dialect, Errname, table};
 pub use crate::limits::MAX_UNKNOWN_ERRNOS_PER_SOURCE;
+use crate::source::{ReadErrorReason, RotationKind};
 
 /// The text-format content type Prometheus expects.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -89,6 +91,10 @@ families! {
     READ_ERRORS: Counter "gateway_log_read_errors_total" ["source", "reason"] true
         "Failures to find, open or read a log path, by reason.";
     FILES: IntGauge "gateway_log_files" ["source"] false "Log files currently followed.";
+    FILES_UNHELD: IntGauge "gateway_log_files_unheld" ["source"] false
+        "Followed files beyond the descriptor budget, reopened at each pass that sees them change.";
+    DESCRIPTOR_BUDGET: IntGauge "gateway_log_descriptor_budget" [] false
+        "Descriptors followed files may hold at once (the soft RLIMIT_NOFILE, raised to the hard limit, less a reserve).";
     UP: IntGauge "gateway_log_up" ["source"] false
         "1 when every path or glob of the source resolves to readable files, else 0.";
     LAST_LINE: Gauge "gateway_log_last_line_timestamp_seconds" ["source"] false
@@ -101,6 +107,51 @@ families! {
         "A metric with a constant '1' value labelled by version, revision and the rustc that built the exporter.";
 }
 
+/// Why a series from a checkpoint was not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreRefused {
+    /// Not a family this version persists.
+    Family,
+    /// Label names or values a live series could not have.
+    Labels,
+    /// A counter that is no exact integer in 0..2^53, or a timestamp in
+    /// the future.
+    Value,
+}
+
+/// Counters are restored as f64 from JSON: above 2^53 not every integer is
+/// representable, so such a value cannot be a count this exporter wrote.
+const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// How far ahead of this host's clock a restored timestamp may be (a
+/// clock stepped back since it was written).
+const MAX_FUTURE_SKEW_SECONDS: f64 = 300.0;
+
+/// Whether `errno` is the number some numbering gives `errname`.
+fn is_table_number(errno: &str, errname: Errname) -> bool {
+    let Ok(n) = errno.parse::<u32>() else {
+        return false;
+    };
+    Dialect::NUMBERINGS
+        .iter()
+        .any(|d| table().number(*d, errname) == Some(n))
+}
+
+/// Digits, with at most a leading minus, and short: what an errno looks
+/// like whatever the program.
+fn is_plain_number(errno: &str) -> bool {
+    let digits = errno.strip_prefix('-').unwrap_or(errno);
+    !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The errname a label value names exactly (`UNKNOWN` included).
+fn known_errname(value: &str) -> Option<Errname> {
+    if value == Errname::UNKNOWN.as_str() {
+        return Some(Errname::UNKNOWN);
+    }
+    table().by_name(value).filter(|n| n.as_str() == value)
+}
+
 /// A persisted family's handle, for restoring it.
 enum Restorable {
     Counter(IntCounterVec),
@@ -110,7 +161,7 @@ enum Restorable {
 /// Declares families in a registry, remembering the persisted ones.
 struct Declare<'r> {
     registry: &'r Registry,
-    restorable: Vec<(&'static str, Restorable)>,
+    restorable: Vec<(&'static Family, Restorable)>,
 }
 
 impl Declare<'_> {
@@ -127,8 +178,7 @@ impl Declare<'_> {
         debug_assert_eq!(f.kind, Kind::Counter);
         let c = IntCounterVec::new(Opts::new(f.name, f.help), f.labels).expect("valid names");
         if f.persisted {
-            self.restorable
-                .push((f.name, Restorable::Counter(c.clone())));
+            self.restorable.push((f, Restorable::Counter(c.clone())));
         }
         self.register(c)
     }
@@ -137,7 +187,7 @@ impl Declare<'_> {
         debug_assert_eq!(f.kind, Kind::Gauge);
         let g = GaugeVec::new(Opts::new(f.name, f.help), f.labels).expect("valid names");
         if f.persisted {
-            self.restorable.push((f.name, Restorable::Gauge(g.clone())));
+            self.restorable.push((f, Restorable::Gauge(g.clone())));
         }
         self.register(g)
     }
@@ -162,12 +212,14 @@ pub struct LogMetrics {
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
     files: IntGaugeVec,
+    files_unheld: IntGaugeVec,
+    descriptor_budget: IntGaugeVec,
     up: IntGaugeVec,
     last_line: GaugeVec,
     checkpoint_ok: IntGaugeVec,
     checkpoint_errors: IntCounterVec,
     build_info: IntGaugeVec,
-    restorable: Vec<(&'static str, Restorable)>,
+    restorable: Vec<(&'static Family, Restorable)>,
     unknown_errnos: Mutex<HashMap<String, HashSet<String>>>,
 }
 
@@ -197,6 +249,8 @@ impl LogMetrics {
             rotations: d.counter(&ROTATIONS),
             read_errors: d.counter(&READ_ERRORS),
             files: d.int_gauge(&FILES),
+            files_unheld: d.int_gauge(&FILES_UNHELD),
+            descriptor_budget: d.int_gauge(&DESCRIPTOR_BUDGET),
             up: d.int_gauge(&UP),
             last_line: d.gauge(&LAST_LINE),
             checkpoint_ok: d.int_gauge(&CHECKPOINT_OK),
@@ -261,18 +315,39 @@ impl LogMetrics {
 
     /// Counts one event for `source`.
     pub fn record_event(&self, source: &str, e: &Event<'_>) {
-        let errno = e.errno.as_deref().unwrap_or("");
-        let errno = if e.errname.is_unknown() && !errno.is_empty() {
-            self.bounded_unknown_errno(source, errno)
-        } else {
-            errno
-        };
+        let logged = e.errno.as_deref().unwrap_or("");
+        let errno = self.bounded_errno(source, e.errname, logged, true);
         self.socket_errors
             .with_label_values(&[source, e.op.as_str(), errno, e.errname.as_str()])
             .inc();
     }
 
-    fn bounded_unknown_errno<'a>(&self, source: &str, errno: &'a str) -> &'a str {
+    /// The `errno` label for a number logged with `errname`. The number the
+    /// tables give that name in some numbering is one of a finite set; any
+    /// other (a gateway's own code, a number that disagrees with its text,
+    /// a user rule's capture) is kept up to
+    /// [`MAX_UNKNOWN_ERRNOS_PER_SOURCE`] distinct values per source and
+    /// beyond that, or when it is not a plain number, becomes `other`
+    /// (counted in `gateway_socket_errors_collapsed_total` when `count`).
+    fn bounded_errno<'a>(
+        &self,
+        source: &str,
+        errname: Errname,
+        errno: &'a str,
+        count: bool,
+    ) -> &'a str {
+        if errno.is_empty() || is_table_number(errno, errname) {
+            return errno;
+        }
+        let collapse = || {
+            if count {
+                self.collapsed.with_label_values(&[source]).inc();
+            }
+            "other"
+        };
+        if !is_plain_number(errno) {
+            return collapse();
+        }
         // A poisoned lock only means another thread panicked mid-insert; the
         // set is still a valid set.
         let mut seen = self
@@ -284,8 +359,7 @@ impl LogMetrics {
             set.insert(errno.to_string());
             errno
         } else {
-            self.collapsed.with_label_values(&[source]).inc();
-            "other"
+            collapse()
         }
     }
 
@@ -316,6 +390,7 @@ impl LogMetrics {
         }
         if counts_files {
             self.files.with_label_values(&[source]).set(0);
+            self.files_unheld.with_label_values(&[source]).set(0);
         }
         self.up.with_label_values(&[source]).set(0);
         self.last_line.with_label_values(&[source]).set(now);
@@ -339,11 +414,25 @@ impl LogMetrics {
         self.read_errors.with_label_values(&[source, reason]).inc();
     }
 
-    pub fn set_status(&self, source: &str, files: Option<usize>, up: bool) {
-        if let Some(files) = files {
+    pub fn set_status(&self, source: &str, status: &crate::source::Status) {
+        if let Some(files) = status.files {
             self.files.with_label_values(&[source]).set(files as i64);
         }
-        self.up.with_label_values(&[source]).set(i64::from(up));
+        if let Some(unheld) = status.files_unheld {
+            self.files_unheld
+                .with_label_values(&[source])
+                .set(unheld as i64);
+        }
+        self.up
+            .with_label_values(&[source])
+            .set(i64::from(status.up));
+    }
+
+    /// The descriptor budget of the file sources, for the record.
+    pub fn set_descriptor_budget(&self, limit: usize) {
+        self.descriptor_budget
+            .with_label_values::<&str>(&[])
+            .set(i64::try_from(limit).unwrap_or(i64::MAX));
     }
 
     /// The series that must survive a restart, grouped by source: every
@@ -380,40 +469,78 @@ impl LogMetrics {
         out
     }
 
-    /// Adds a persisted series back. Unknown names and label sets that do
-    /// not fit are ignored (a newer state from a future version, or a
-    /// hand-edited file).
-    pub fn restore(&self, v: &SeriesValue) {
-        let labels: HashMap<&str, &str> = v
-            .labels
+    /// Adds a persisted series of `source` back, if it passes what a live
+    /// series must: the family's labels exactly, values from the closed
+    /// sets (op, errname, rotation kind, read-error reason), the errno
+    /// bound, and a value a counter can hold exactly (an integer in
+    /// 0..2^53) or a timestamp not in the future. A series that does not
+    /// is refused, with the reason.
+    pub fn restore(&self, source: &str, v: &SeriesValue) -> Result<(), RestoreRefused> {
+        let Some((family, handle)) = self
+            .restorable
             .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        if !v.value.is_finite() || v.value < 0.0 {
-            return;
-        }
-        let Some((_, handle)) = self.restorable.iter().find(|(name, _)| *name == v.name) else {
-            return;
+            .find(|(f, _)| f.name == v.name)
+            .map(|(f, h)| (*f, h))
+        else {
+            return Err(RestoreRefused::Family);
         };
+        let names_match = v.labels.len() == family.labels.len()
+            && family.labels.iter().all(|l| v.labels.contains_key(*l));
+        if !names_match {
+            return Err(RestoreRefused::Labels);
+        }
+        let mut labels: HashMap<&str, &str> = HashMap::new();
+        for (k, value) in &v.labels {
+            let ok = match k.as_str() {
+                "source" => value == source,
+                "op" => Op::parse(value).is_some_and(|o| o.as_str() == value),
+                "errname" => known_errname(value).is_some(),
+                "kind" => RotationKind::ALL.iter().any(|r| r.as_str() == value),
+                "reason" => ReadErrorReason::ALL.iter().any(|r| r.as_str() == value),
+                "errno" => true,
+                _ => false,
+            };
+            if !ok {
+                return Err(RestoreRefused::Labels);
+            }
+            labels.insert(k.as_str(), value.as_str());
+        }
+        if let (Some(errno), Some(errname)) = (labels.get("errno").copied(), labels.get("errname"))
+        {
+            let errname = known_errname(errname).ok_or(RestoreRefused::Labels)?;
+            let bounded = if errno == "other" {
+                errno
+            } else {
+                self.bounded_errno(source, errname, errno, false)
+            };
+            labels.insert("errno", bounded);
+        }
         match handle {
             Restorable::Gauge(g) => {
-                if let Ok(g) = g.get_metric_with(&labels) {
-                    g.set(v.value);
+                // A last-error time: never before 1970, never far ahead.
+                let latest = crate::clock::unix_now() + MAX_FUTURE_SKEW_SECONDS;
+                if !(v.value.is_finite() && (0.0..=latest).contains(&v.value)) {
+                    return Err(RestoreRefused::Value);
                 }
+                let g = g
+                    .get_metric_with(&labels)
+                    .map_err(|_| RestoreRefused::Labels)?;
+                g.set(v.value.max(g.get()));
             }
             Restorable::Counter(c) => {
-                if let Ok(c) = c.get_metric_with(&labels) {
-                    c.inc_by(v.value as u64);
+                if !(v.value.is_finite()
+                    && v.value.fract() == 0.0
+                    && (0.0..MAX_EXACT).contains(&v.value))
+                {
+                    return Err(RestoreRefused::Value);
                 }
+                let c = c
+                    .get_metric_with(&labels)
+                    .map_err(|_| RestoreRefused::Labels)?;
+                c.inc_by(v.value as u64);
             }
         }
-        if v.name == SOCKET_ERRORS.name && labels.get("errname") == Some(&"UNKNOWN") {
-            if let (Some(source), Some(errno)) = (labels.get("source"), labels.get("errno")) {
-                if !errno.is_empty() && *errno != "other" {
-                    let _ = self.bounded_unknown_errno(source, errno);
-                }
-            }
-        }
+        Ok(())
     }
 
     /// Socket errors summed by errname over every other label.

@@ -25,6 +25,7 @@
 //! use gateway_exporter::source::file::{FollowConfig, Follower};
 //! let source = PipelineSource {
 //!     name: "gw".into(),
+//!     identity: "file:/var/log/gw.log".into(),
 //!     source: Box::new(Follower::new(FollowConfig::new(vec!["/var/log/gw.log".into()]))),
 //!     classifier: Classifier::builder().build().unwrap(),
 //!     watched: Vec::new(),
@@ -41,7 +42,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::checkpoint::{self, Journal, Persisted};
+use crate::checkpoint::{self, Journal, Persisted, SourceKey};
 use crate::classify::{Classifier, Op};
 use crate::clock::unix_now;
 use crate::errno::Errname;
@@ -51,6 +52,9 @@ use crate::source::{Position, ReadErrorReason, RotationKind, Sink, Source, Statu
 /// One source, ready to run.
 pub struct PipelineSource {
     pub name: String,
+    /// What the source reads (`file:/var/log/gw.log`): a checkpoint of the
+    /// same name written for other inputs is not applied.
+    pub identity: String,
     pub source: Box<dyn Source>,
     pub classifier: Classifier,
     /// Write-error series that exist from the start (at 0): the errno as
@@ -95,14 +99,27 @@ impl Pipeline {
     /// Restores the last checkpoint into `metrics`, creates the series that
     /// must exist from the start, and starts one thread per source.
     pub fn start(cfg: PipelineConfig, metrics: LogMetrics) -> Pipeline {
-        let names: Vec<String> = cfg.sources.iter().map(|s| s.name.clone()).collect();
-        let (journal, restored) = Journal::open(cfg.state_dir.clone(), names);
+        let keys: Vec<SourceKey> = cfg
+            .sources
+            .iter()
+            .map(|s| SourceKey {
+                name: s.name.clone(),
+                identity: s.identity.clone(),
+            })
+            .collect();
+        let (journal, restored) = Journal::open(cfg.state_dir.clone(), keys);
         if journal.enabled() {
             metrics.touch_checkpoints();
         }
-        if let Some(e) = &restored.error {
+        if let Some((e, kept)) = &restored.error {
             metrics.record_checkpoint_error("load");
-            log::error!(err = e.to_string().as_str(); "cannot use the checkpoint; starting fresh");
+            let kept = kept
+                .as_ref()
+                .map_or_else(String::new, |k| k.display().to_string());
+            log::error!(err = e.to_string().as_str(), kept_as = kept.as_str(); "cannot use the checkpoint; starting fresh");
+        }
+        for name in &restored.mismatched {
+            log::warn!(source = name.as_str(); "the checkpoint's state for this source was written for other inputs; not applied");
         }
         let now = unix_now();
         let reasons: Vec<&str> = ReadErrorReason::ALL.iter().map(|r| r.as_str()).collect();
@@ -119,8 +136,16 @@ impl Pipeline {
                 metrics.touch_socket_error(&s.name, Op::Write.as_str(), errno, name.as_str());
             }
         }
-        for v in restored.sources.iter().flatten().flat_map(|s| &s.counters) {
-            metrics.restore(v);
+        let mut refused = 0usize;
+        for (src, st) in cfg.sources.iter().zip(&restored.sources) {
+            for v in st.iter().flat_map(|s| &s.counters) {
+                if metrics.restore(&src.name, v).is_err() {
+                    refused += 1;
+                }
+            }
+        }
+        if refused > 0 {
+            log::warn!(series = refused; "checkpoint series outside the label bounds or value range were not restored");
         }
         if restored.sources.iter().any(Option::is_some) {
             log::info!(sources = cfg.sources.len(); "resumed from checkpoint");
@@ -249,6 +274,7 @@ fn run_source(
     let mut sink = PipelineSink {
         index,
         name: &name,
+        unheld: false,
         counter: BlockCounter::new(&classifier, Some((&shared.metrics, &name))),
         shared: &shared,
     };
@@ -272,6 +298,8 @@ fn run_source(
 struct PipelineSink<'a> {
     index: usize,
     name: &'a str,
+    /// Whether files were held without a descriptor at the last pass.
+    unheld: bool,
     counter: BlockCounter<'a>,
     shared: &'a Shared,
 }
@@ -331,9 +359,25 @@ impl Sink for PipelineSink<'_> {
         }
     }
 
+    fn recovered(&mut self, what: &str) {
+        log::info!(source = self.name, path = what; "log readable again");
+    }
+
+    fn finished(&mut self, at: &Position) {
+        let _counting = self.shared.journal.counting();
+        self.shared.journal.finished(self.index, at);
+    }
+
     fn status(&mut self, status: Status) {
-        self.shared
-            .metrics
-            .set_status(self.name, status.files, status.up);
+        self.shared.metrics.set_status(self.name, &status);
+        let unheld = status.files_unheld.unwrap_or(0);
+        if (unheld > 0) != self.unheld {
+            self.unheld = unheld > 0;
+            if self.unheld {
+                log::warn!(source = self.name, files = unheld; "descriptor budget reached: these files are reopened at each pass that sees them change (raise LimitNOFILE)");
+            } else {
+                log::info!(source = self.name; "every followed file holds its descriptor again");
+            }
+        }
     }
 }

@@ -10,12 +10,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::checkpoint::CheckpointError;
 use crate::http::{self, Exposition, HttpError};
 use crate::metrics::LogMetrics;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineSource, View};
 use crate::settings::{Input, Settings, SettingsError, SourceSettings};
 use crate::source::Source;
-use crate::source::file::Follower;
+use crate::source::file::{DescriptorBudget, Follower};
 use crate::source::stdin::StreamSource;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,13 +29,15 @@ pub enum ServeError {
     Sockstat(#[source] prometheus::Error),
     #[error("starting the runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    State(#[from] CheckpointError),
 }
 
 impl ServeError {
     /// Whether the user must fix the command line or config (exit status 2).
     pub fn is_usage(&self) -> bool {
         match self {
-            ServeError::Settings(_) => true,
+            ServeError::Settings(_) | ServeError::State(_) => true,
             ServeError::Http(e) => !matches!(e, HttpError::Bind { .. }),
             ServeError::Sockstat(_) | ServeError::Runtime(_) => false,
         }
@@ -42,9 +45,13 @@ impl ServeError {
 }
 
 /// The source a settings variant describes.
-fn build_source(settings: &Settings, s: &SourceSettings) -> Box<dyn Source> {
+fn build_source(
+    settings: &Settings,
+    s: &SourceSettings,
+    budget: &Arc<DescriptorBudget>,
+) -> Box<dyn Source> {
     match &s.input {
-        Input::File(follow) => Box::new(Follower::new(follow.clone())),
+        Input::File(follow) => Box::new(Follower::with_budget(follow.clone(), Arc::clone(budget))),
         Input::Stdin => Box::new(StreamSource::stdin(
             settings.max_line_bytes,
             s.poll_interval.unwrap_or(settings.poll_interval),
@@ -54,11 +61,27 @@ fn build_source(settings: &Settings, s: &SourceSettings) -> Box<dyn Source> {
 
 /// The pipeline's sources and the counters with their collectors beside.
 fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), ServeError> {
+    // Sockets (listeners and every connection), the state and lock files,
+    // inotify and the netlink socket stay outside the files' budget.
+    let reserve = settings.http.max_connections + 64;
+    let (budget, rlimit) = DescriptorBudget::from_rlimit(reserve);
+    match (&rlimit.error, rlimit.soft_before != rlimit.soft_now) {
+        (Some(e), _) => {
+            log::warn!(err = e.to_string().as_str(); "cannot raise the soft descriptor limit to the hard one")
+        }
+        (None, true) => log::info!(
+            from = rlimit.soft_before.unwrap_or(0),
+            to = rlimit.soft_now.unwrap_or(0);
+            "raised the soft descriptor limit to the hard one"
+        ),
+        (None, false) => {}
+    }
     let mut sources = Vec::new();
     for s in &settings.sources {
         sources.push(PipelineSource {
             name: s.name.clone(),
-            source: build_source(settings, s),
+            identity: s.identity(),
+            source: build_source(settings, s, &budget),
             classifier: settings.classifier(s)?,
             watched: settings
                 .watch_errnames
@@ -72,6 +95,7 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
     cfg.checkpoint_interval = settings.state.checkpoint_interval;
     let metrics = LogMetrics::new();
     metrics.touch_build_info();
+    metrics.set_descriptor_budget(budget.limit());
     // The process collector reads /proc/self; where there is none it
     // only drops those series.
     let _ = metrics
@@ -103,6 +127,12 @@ impl Exposition for Served {
 
 /// Runs the exporter until SIGTERM or SIGINT.
 pub fn run(settings: Settings) -> Result<(), ServeError> {
+    // Held until the process ends: a second instance on the same state
+    // directory is refused instead of sharing (and serving) its counts.
+    let _state_lock = match &settings.state.dir {
+        Some(dir) => Some(crate::checkpoint::state::lock_dir(dir)?),
+        None => None,
+    };
     let (pipeline_cfg, metrics) = pipeline_parts(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -80,6 +80,15 @@ pub struct SourceSettings {
 }
 
 impl SourceSettings {
+    /// What the source reads, for checkpoints: state written for other
+    /// inputs under the same name is not applied.
+    pub fn identity(&self) -> String {
+        match &self.input {
+            Input::File(f) => format!("file:{}", f.patterns.join(",")),
+            Input::Stdin => "stdin".into(),
+        }
+    }
+
     /// The errno this source's numbering would log for `name`: empty for
     /// formats that log only text.
     pub fn watched_errno(&self, name: Errname) -> String {

@@ -222,6 +222,16 @@ fn unreadable_files_are_reported_not_fatal() {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
     }
+    // The state directory must belong to the user the exporter runs as.
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    if root {
+        let status = Command::new("chown")
+            .args(["nobody:nogroup", state.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
     std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let e = Exporter::start_with(
         cmd,
@@ -232,6 +242,8 @@ fn unreadable_files_are_reported_not_fatal() {
             "msmail",
             "--log.start-at",
             "beginning",
+            "--state.dir",
+            state.to_str().unwrap(),
         ],
     );
     e.wait_for("gateway_log_up", &[], 0.0);

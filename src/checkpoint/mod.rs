@@ -14,10 +14,11 @@
 //! a [`Persisted`] for the caller to report.
 //!
 //! ```
-//! use gateway_exporter::checkpoint::{Journal, Persisted};
+//! use gateway_exporter::checkpoint::{Journal, Persisted, SourceKey};
 //! use gateway_exporter::source::Position;
 //! let dir = std::env::temp_dir().join(format!("gwexp-doc-journal-{}", std::process::id()));
-//! let (journal, restored) = Journal::open(Some(dir.clone()), vec!["gw".into()]);
+//! let key = SourceKey { name: "gw".into(), identity: "file:/var/log/gw.log".into() };
+//! let (journal, restored) = Journal::open(Some(dir.clone()), vec![key]);
 //! assert!(restored.error.is_none());
 //! {
 //!     let _counting = journal.counting();
@@ -44,18 +45,24 @@ pub use state::{CheckpointError, SeriesValue, SourceState, State};
 
 use crate::source::{Position, PositionKey};
 
-/// Positions kept per source in a checkpoint: the files being read and the
-/// most recently finished ones (a rotated file must still be recognised
-/// after a restart, so it is not read again).
-const POSITIONS_KEPT: usize = 256;
+/// How long a finished position (a rotated file read to its end) is kept:
+/// a restart within that time still recognises the file and does not read
+/// it again; past it, the file is older than any pass a restart resumes
+/// from, and nothing would read it anyway. Positions still being read are
+/// always kept, however many.
+const FINISHED_KEPT_SECONDS: f64 = 86_400.0;
+
+/// At most this many finished positions per source, the newest kept: a
+/// bound on the state file whatever the rotation rate.
+const FINISHED_KEPT: usize = 4096;
 
 /// Counter values by source, as a checkpoint stores them.
 pub type Counters = HashMap<String, Vec<SeriesValue>>;
 
-/// A position with the order in which it was last updated.
+/// A position, and when it was finished if it was.
 struct Held {
     at: Position,
-    seq: u64,
+    finished_at: Option<f64>,
 }
 
 /// What a checkpoint found at start-up.
@@ -63,8 +70,21 @@ struct Held {
 pub struct Restored {
     /// Per configured source, in order: its stored state, if any.
     pub sources: Vec<Option<SourceState>>,
-    /// Why the stored state could not be used (the exporter starts fresh).
-    pub error: Option<CheckpointError>,
+    /// Why the stored state could not be used (the exporter starts fresh),
+    /// and where the file was kept.
+    pub error: Option<(CheckpointError, Option<PathBuf>)>,
+    /// Sources whose stored state belongs to another configuration (same
+    /// name, other inputs): dropped, not applied.
+    pub mismatched: Vec<String>,
+}
+
+/// One configured source as a checkpoint knows it: its name, and what it
+/// reads (`file:/var/log/gw.log`), so state written for other inputs under
+/// the same name is never applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceKey {
+    pub name: String,
+    pub identity: String,
 }
 
 /// What [`Journal::persist_then`] did.
@@ -82,7 +102,7 @@ pub enum Persisted {
 
 pub struct Journal {
     dir: Option<PathBuf>,
-    names: Vec<String>,
+    sources: Vec<SourceKey>,
     positions: Vec<Mutex<HashMap<PositionKey, Held>>>,
     covered: Vec<AtomicU64>,
     seq: AtomicU64,
@@ -95,25 +115,44 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Reads the state in `dir` (none when `dir` is `None`) for the sources
-    /// named, in order. State of a source no longer named is dropped: the
-    /// next checkpoint no longer carries it.
-    pub fn open(dir: Option<PathBuf>, names: Vec<String>) -> (Journal, Restored) {
+    /// Reads the state in `dir` (none when `dir` is `None`) for the
+    /// sources given, in order. State of a source no longer configured, or
+    /// configured with other inputs, is dropped: the next checkpoint no
+    /// longer carries it. A state file that cannot be used is renamed
+    /// aside, never overwritten (a newer version's state survives a
+    /// downgrade).
+    pub fn open(dir: Option<PathBuf>, sources: Vec<SourceKey>) -> (Journal, Restored) {
         let mut restored = Restored::default();
         let stored = match &dir {
             None => None,
             Some(d) => match state::load(d) {
                 Ok(s) => s,
                 Err(e) => {
-                    restored.error = Some(e);
+                    let kept = state::keep_aside(d, crate::clock::unix_now());
+                    restored.error = Some((e, kept));
                     None
                 }
             },
         };
+        let now = crate::clock::unix_now();
         let mut positions = Vec::new();
         let mut covered = Vec::new();
-        for name in &names {
-            let st = stored.as_ref().and_then(|s| s.sources.get(name)).cloned();
+        for key in &sources {
+            let mut st = stored
+                .as_ref()
+                .and_then(|s| s.sources.get(&key.name))
+                .cloned();
+            // State written before identities were stored is taken as ours.
+            if st
+                .as_ref()
+                .is_some_and(|s| !s.identity.is_empty() && s.identity != key.identity)
+            {
+                restored.mismatched.push(key.name.clone());
+                st = None;
+            }
+            // Until a pass records them again, restored positions count as
+            // finished: those of files still followed are recorded anew at
+            // the first pass, the rest age out.
             let held: HashMap<PositionKey, Held> = st
                 .iter()
                 .flat_map(|s| &s.positions)
@@ -122,7 +161,7 @@ impl Journal {
                         p.key(),
                         Held {
                             at: p.clone(),
-                            seq: 0,
+                            finished_at: Some(now),
                         },
                     )
                 })
@@ -135,7 +174,7 @@ impl Journal {
         }
         let journal = Journal {
             dir,
-            names,
+            sources,
             positions,
             covered,
             seq: AtomicU64::new(1),
@@ -155,7 +194,7 @@ impl Journal {
     /// Records where source `index` stands now. Returns how far its offset
     /// advanced since the position it replaces, when both have offsets.
     pub fn record(&self, index: usize, at: &Position) -> Option<u64> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.seq.fetch_add(1, Ordering::Relaxed);
         if !at.is_stored() {
             return None;
         }
@@ -170,10 +209,21 @@ impl Journal {
             at.key(),
             Held {
                 at: at.clone(),
-                seq,
+                finished_at: None,
             },
         );
         advanced
+    }
+
+    /// Source `index` will not advance `at` any more.
+    pub fn finished(&self, index: usize, at: &Position) {
+        self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut held = self.positions[index]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = held.get_mut(&at.key()) {
+            h.finished_at.get_or_insert(crate::clock::unix_now());
+        }
     }
 
     /// Something a checkpoint carries changed without a new position (a
@@ -219,25 +269,22 @@ impl Journal {
     }
 
     fn state(&self, mut counters: Counters) -> State {
+        let now = crate::clock::unix_now();
         let mut state = State {
-            written_at: crate::clock::unix_now(),
+            written_at: now,
             ..State::default()
         };
-        for ((name, positions), covered) in
-            self.names.iter().zip(&self.positions).zip(&self.covered)
+        for ((key, positions), covered) in
+            self.sources.iter().zip(&self.positions).zip(&self.covered)
         {
             let mut held = positions.lock().unwrap_or_else(|p| p.into_inner());
-            if held.len() > POSITIONS_KEPT {
-                let mut seqs: Vec<u64> = held.values().map(|h| h.seq).collect();
-                seqs.sort_unstable();
-                let cut = seqs[seqs.len() - POSITIONS_KEPT];
-                held.retain(|_, h| h.seq >= cut);
-            }
+            prune_finished(&mut held, now);
             state.sources.insert(
-                name.clone(),
+                key.name.clone(),
                 SourceState {
+                    identity: key.identity.clone(),
                     positions: held.values().map(|h| h.at.clone()).collect(),
-                    counters: counters.remove(name).unwrap_or_default(),
+                    counters: counters.remove(&key.name).unwrap_or_default(),
                     covered_until: f64::from_bits(covered.load(Ordering::Acquire)),
                 },
             );
@@ -248,6 +295,21 @@ impl Journal {
     /// Whether checkpoints are written at all.
     pub fn enabled(&self) -> bool {
         self.dir.is_some()
+    }
+}
+
+/// Drops finished positions older than [`FINISHED_KEPT_SECONDS`], and the
+/// oldest beyond [`FINISHED_KEPT`].
+fn prune_finished(held: &mut HashMap<PositionKey, Held>, now: f64) {
+    held.retain(|_, h| {
+        h.finished_at
+            .is_none_or(|t| now - t < FINISHED_KEPT_SECONDS)
+    });
+    let mut finished: Vec<f64> = held.values().filter_map(|h| h.finished_at).collect();
+    if finished.len() > FINISHED_KEPT {
+        finished.sort_by(f64::total_cmp);
+        let cut = finished[finished.len() - FINISHED_KEPT];
+        held.retain(|_, h| h.finished_at.is_none_or(|t| t >= cut));
     }
 }
 

@@ -44,6 +44,11 @@ impl Default for State {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceState {
+    /// What the source read when this was written (`file:<patterns>`):
+    /// state of another configuration under the same name is not applied.
+    /// Empty in files written before it was recorded.
+    #[serde(default)]
+    pub identity: String,
     /// Where the source stood: one entry per file for a file source.
     pub positions: Vec<Position>,
     pub counters: Vec<SeriesValue>,
@@ -78,6 +83,10 @@ pub enum CheckpointError {
     },
     #[error("{}: state version {version} is newer than this exporter understands ({VERSION})", path.display())]
     TooNew { path: PathBuf, version: u32 },
+    #[error("state directory {}: {why}", path.display())]
+    Unsafe { path: PathBuf, why: String },
+    #[error("state directory {} is in use by another gateway_exporter (pid {holder}); give each instance its own --state.dir", path.display())]
+    InUse { path: PathBuf, holder: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
@@ -151,8 +160,20 @@ fn migrate_v1(mut value: serde_json::Value) -> serde_json::Value {
     value
 }
 
-/// Writes `state` to `dir` atomically and durably.
+/// Renames an unusable state file aside (`….unreadable-<unix time>`) so
+/// the next checkpoint does not overwrite it: it may be a newer version's,
+/// or evidence. Returns where it went.
+pub fn keep_aside(dir: &Path, now: f64) -> Option<PathBuf> {
+    let path = dir.join(FILE_NAME);
+    let aside = dir.join(format!("{FILE_NAME}.unreadable-{}", now as u64));
+    fs::rename(&path, &aside).ok().map(|()| aside)
+}
+
+/// Writes `state` to `dir` atomically and durably. The temporary file is
+/// created exclusively and never through a symlink: whatever was planted
+/// under its name is removed first, not written through.
 pub fn store(dir: &Path, state: &State) -> Result<(), CheckpointError> {
+    use std::os::unix::fs::OpenOptionsExt;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let path = dir.join(FILE_NAME);
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
@@ -160,7 +181,20 @@ pub fn store(dir: &Path, state: &State) -> Result<(), CheckpointError> {
         path: tmp.clone(),
         source: io::Error::other(e),
     })?;
-    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    // A leftover of a crash, or a planted symlink: unlink removes the link
+    // itself, never its target.
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&tmp)(e)),
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
     f.write_all(&text).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     drop(f);
@@ -170,6 +204,62 @@ pub fn store(dir: &Path, state: &State) -> Result<(), CheckpointError> {
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))?;
     Ok(())
+}
+
+/// The lock file in a state directory; it holds the owner's pid.
+pub const LOCK_NAME: &str = "gateway_exporter.lock";
+
+/// An exclusive hold on a state directory, for as long as it lives.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Makes `dir` ready for checkpoints and takes it for this process: it is
+/// created if missing (mode 0700), must belong to this user and be
+/// writable by no one else (another user could otherwise swap the files
+/// this process writes), and must not be held by another running exporter
+/// (two instances on one state file would serve each other's counts).
+pub fn lock_dir(dir: &Path) -> Result<DirLock, CheckpointError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err(dir))?;
+    let meta = fs::metadata(dir).map_err(io_err(dir))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(CheckpointError::Unsafe {
+            path: dir.to_path_buf(),
+            why: format!(
+                "it belongs to uid {} with mode {:o}; expected uid {me} and no group or other write",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        });
+    }
+    let path = dir.join(LOCK_NAME);
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    use rustix::fs::{FlockOperation, flock};
+    if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        return Err(CheckpointError::InUse {
+            path: dir.to_path_buf(),
+            holder: holder.trim().to_string(),
+        });
+    }
+    file.set_len(0).map_err(io_err(&path))?;
+    writeln!(file, "{}", std::process::id()).map_err(io_err(&path))?;
+    Ok(DirLock { _file: file })
 }
 
 #[cfg(test)]
@@ -190,6 +280,7 @@ mod tests {
         s.sources.insert(
             "gw".into(),
             SourceState {
+                identity: "file:/var/log/gw.log".into(),
                 positions: vec![Position::File(crate::source::FileMark {
                     path: "/var/log/gw.log".into(),
                     dev: 1,
@@ -222,6 +313,28 @@ mod tests {
         assert!(load(&d).unwrap_err().to_string().contains("newer"));
         fs::write(d.join(FILE_NAME), "").unwrap();
         assert!(matches!(load(&d), Err(CheckpointError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_written_through() {
+        let d = dir("symlink");
+        let target = d.join("target");
+        fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, d.join(format!("{FILE_NAME}.tmp"))).unwrap();
+        store(&d, &State::default()).unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "precious");
+        assert!(load(&d).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_second_lock_on_a_directory_is_refused() {
+        let d = dir("lock");
+        let first = lock_dir(&d).unwrap();
+        let e = lock_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("in use by another gateway_exporter"), "{e}");
+        assert!(e.contains(&std::process::id().to_string()), "{e}");
+        drop(first);
+        lock_dir(&d).unwrap();
     }
 
     #[test]

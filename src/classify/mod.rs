@@ -160,6 +160,16 @@ impl Builder {
                     });
                 }
             }
+            // The errno group becomes a label value: it must hold a number,
+            // never arbitrary log text.
+            if !errno_group_is_numeric(&u.regex) {
+                return Err(BuildError::Rule {
+                    rule: u.name.clone(),
+                    problem: "the errno group must match digits only (e.g. (?P<errno>[0-9]+)), \
+                              since its value becomes a label"
+                        .into(),
+                });
+            }
             let literals = if u.anchors.is_empty() {
                 required_prefixes(&u.regex).unwrap_or_default()
             } else {
@@ -254,6 +264,50 @@ fn compile(name: &str, pattern: &str) -> Result<regex::bytes::Regex, BuildError>
             rule: name.to_string(),
             source,
         })
+}
+
+/// Whether every string the pattern's `errno` group can match is digits,
+/// with at most a leading minus (Exim logs negative codes). A pattern
+/// without the group passes.
+fn errno_group_is_numeric(pattern: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn digits_only(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Empty | HirKind::Look(_) => true,
+            HirKind::Literal(l) => l.0.iter().all(|b| b.is_ascii_digit() || *b == b'-'),
+            HirKind::Class(Class::Unicode(c)) => c.ranges().iter().all(|r| {
+                ('0'..='9').contains(&r.start()) && ('0'..='9').contains(&r.end())
+                    || (r.start() == '-' && r.end() == '-')
+            }),
+            HirKind::Class(Class::Bytes(c)) => c.ranges().iter().all(|r| {
+                r.start().is_ascii_digit() && r.end().is_ascii_digit()
+                    || (r.start() == b'-' && r.end() == b'-')
+            }),
+            HirKind::Repetition(r) => digits_only(&r.sub),
+            HirKind::Capture(c) => digits_only(&c.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(digits_only),
+        }
+    }
+    fn find(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Capture(c) if c.name.as_deref() == Some("errno") => digits_only(&c.sub),
+            HirKind::Capture(c) => find(&c.sub),
+            HirKind::Repetition(r) => find(&r.sub),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(find),
+            _ => true,
+        }
+    }
+    // `\d` read as ASCII digits: that is what a log writes, and a Unicode
+    // digit that gets through anyway is bounded when counted. A pattern
+    // that does not parse fails to compile elsewhere, with the regex's own
+    // message.
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .or_else(|_| regex_syntax::Parser::new().parse(pattern))
+        .map_or(true, |h| find(&h))
 }
 
 /// The literals every match of `pattern` starts with, if there is a small
@@ -538,6 +592,29 @@ mod tests {
         assert_eq!(scanned, by_line);
         assert_eq!(stats.lines, 5);
         assert_eq!(scanned.len(), 3);
+    }
+
+    #[test]
+    fn a_user_rules_errno_group_must_capture_digits() {
+        for (regex, ok) in [
+            (r"sockerr (?P<errno>[0-9]+)", true),
+            (r"sockerr (?P<errno>\d{1,5})", true),
+            (r"code=(?P<errno>-?[0-9]+)", true),
+            (r"no group here: (?P<text>.+)", true),
+            (r"sockerr (?P<errno>\S+)", false),
+            (r"sockerr (?P<errno>.*)", false),
+            (r"sockerr (?P<errno>[0-9a-f]+)", false),
+        ] {
+            let rule = UserRule {
+                name: "u".into(),
+                regex: regex.into(),
+                dialect: None,
+                op: None,
+                anchors: vec!["sockerr".into()],
+            };
+            let built = Classifier::builder().user_rules(vec![rule]).build();
+            assert_eq!(built.is_ok(), ok, "{regex}: {:?}", built.err());
+        }
     }
 
     #[test]

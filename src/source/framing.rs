@@ -36,7 +36,10 @@ pub struct Drained<'a> {
 
 #[derive(Debug)]
 pub struct Framer {
+    /// Allocated at the first read and released by [`Framer::release`]:
+    /// thousands of idle followed files hold no buffer.
     buf: Vec<u8>,
+    cap: usize,
     filled: usize,
     skipping: Option<Skip>,
     /// Bytes removed from the buffer (handed out or discarded), relative to
@@ -50,7 +53,8 @@ impl Framer {
     pub fn new(max_line_bytes: usize) -> Framer {
         let cap = max_line_bytes.saturating_mul(2).max(MIN_BUFFER);
         Framer {
-            buf: vec![0; cap],
+            buf: Vec::new(),
+            cap,
             filled: 0,
             skipping: None,
             consumed: 0,
@@ -64,6 +68,13 @@ impl Framer {
     ///
     /// [`drain`]: Framer::drain
     pub fn read_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
+        if self.buf.len() < self.cap {
+            // Zeroed pages from the allocator are only touched as bytes
+            // arrive, so a small append costs a page, not the whole buffer.
+            let mut buf = vec![0; self.cap];
+            buf[..self.filled].copy_from_slice(&self.buf[..self.filled]);
+            self.buf = buf;
+        }
         if self.filled == self.buf.len() {
             // A partial line fills the whole buffer: it is over-long. Its
             // bytes are dropped now; it is counted when its end is found,
@@ -147,6 +158,17 @@ impl Framer {
         self.skipping = Some(Skip::MidLine);
     }
 
+    /// Gives the buffer back, keeping only a partial line: for a source
+    /// that has read all there is for now.
+    pub fn release(&mut self) {
+        if self.filled == 0 {
+            self.buf = Vec::new();
+        } else {
+            self.buf.truncate(self.filled);
+            self.buf.shrink_to_fit();
+        }
+    }
+
     /// Bytes held back as a partial line.
     pub fn pending(&self) -> usize {
         if self.skipping.is_some() {
@@ -170,7 +192,7 @@ mod tests {
     /// Reads `input` in `chunk`-sized pieces and returns the lines handed out.
     fn frame(input: &[u8], chunk: usize, cap: usize) -> (Vec<Vec<u8>>, u64) {
         let mut f = Framer::new(cap);
-        f.buf.truncate(cap.max(4)); // a tiny buffer to exercise the skip path
+        f.cap = cap.max(4); // a tiny buffer to exercise the skip path
         let mut lines = Vec::new();
         let mut skipped = 0;
         let mut push = |d: Drained<'_>| {
@@ -214,9 +236,26 @@ mod tests {
     }
 
     #[test]
+    fn a_released_buffer_keeps_the_partial_line() {
+        let mut f = Framer::new(16);
+        let mut r: &[u8] = b"ab\ncd";
+        f.read_from(&mut r).unwrap();
+        f.drain(|_| {});
+        f.release();
+        assert_eq!(f.buf.len(), 2);
+        let mut r: &[u8] = b"e\n";
+        f.read_from(&mut r).unwrap();
+        let mut got = Vec::new();
+        f.drain(|d| got.extend_from_slice(d.block));
+        assert_eq!(got, b"cde\n");
+        f.release();
+        assert!(f.buf.is_empty() && f.buf.capacity() == 0);
+    }
+
+    #[test]
     fn committed_offsets_never_point_into_a_line() {
         let mut f = Framer::new(16);
-        f.buf.truncate(8);
+        f.cap = 8;
         let mut r: &[u8] = b"abc\nde";
         f.read_from(&mut r).unwrap();
         f.drain(|_| {});

@@ -113,13 +113,19 @@ impl RotationKind {
 pub enum ReadErrorReason {
     NotFound,
     PermissionDenied,
+    /// The process (EMFILE) or the system (ENFILE) has no descriptor left.
+    FdLimit,
+    /// A FIFO, socket, device or directory where a log file was expected.
+    NotRegular,
     Io,
 }
 
 impl ReadErrorReason {
-    pub const ALL: [ReadErrorReason; 3] = [
+    pub const ALL: [ReadErrorReason; 5] = [
         ReadErrorReason::NotFound,
         ReadErrorReason::PermissionDenied,
+        ReadErrorReason::FdLimit,
+        ReadErrorReason::NotRegular,
         ReadErrorReason::Io,
     ];
 
@@ -127,11 +133,19 @@ impl ReadErrorReason {
         match self {
             ReadErrorReason::NotFound => "not_found",
             ReadErrorReason::PermissionDenied => "permission_denied",
+            ReadErrorReason::FdLimit => "fd_limit",
+            ReadErrorReason::NotRegular => "not_regular",
             ReadErrorReason::Io => "io",
         }
     }
 
     pub fn of(e: &io::Error) -> ReadErrorReason {
+        let fd_limit = [rustix::io::Errno::MFILE, rustix::io::Errno::NFILE]
+            .map(|e| e.raw_os_error())
+            .map(Some);
+        if fd_limit.contains(&e.raw_os_error()) {
+            return ReadErrorReason::FdLimit;
+        }
         match e.kind() {
             io::ErrorKind::NotFound => ReadErrorReason::NotFound,
             io::ErrorKind::PermissionDenied => ReadErrorReason::PermissionDenied,
@@ -141,12 +155,15 @@ impl ReadErrorReason {
 }
 
 /// How a source is doing, reported after every pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Status {
     /// Whether everything the source was told to read is readable.
     pub up: bool,
     /// Files followed, for file sources.
     pub files: Option<usize>,
+    /// Of those, files held without a descriptor (beyond the process's
+    /// descriptor budget), reopened at each pass that sees them change.
+    pub files_unheld: Option<usize>,
 }
 
 /// Where a source's findings go.
@@ -170,6 +187,11 @@ pub trait Sink {
         _first: bool,
     ) {
     }
+    /// `what` is readable again after a read error.
+    fn recovered(&mut self, _what: &str) {}
+    /// A position will not advance any more (a rotated file read to its
+    /// end and closed): a checkpoint may forget it after a while.
+    fn finished(&mut self, _at: &Position) {}
     /// After every pass.
     fn status(&mut self, _status: Status) {}
 }

@@ -173,7 +173,7 @@ impl Source for StreamSource {
         }
         sink.status(Status {
             up: !self.ended,
-            files: None,
+            ..Status::default()
         });
         ControlFlow::Continue(())
     }

@@ -7,9 +7,19 @@
 //! its whole configuration is a plain [`FollowConfig`].
 //!
 //! One concern per file: [`paths`] (globs, rotated-file patterns),
-//! [`identity`] (inode plus first bytes, the mark), `tracked` (one open
-//! file read to its end), `recovery` (files rotated away before they were
-//! finished) and `wake` (inotify, only a hint).
+//! [`identity`] (inode plus first bytes, the mark), [`open`] (opening
+//! without blocking, the descriptor budget), `tracked` (one file read to
+//! its end), `recovery` (files rotated away before they were finished) and
+//! `wake` (inotify, only a hint).
+//!
+//! **Many files.** A pass costs one `stat` per matched path that did not
+//! change. Files beyond the process's [`DescriptorBudget`] are followed
+//! without a descriptor and reopened when their `stat` changes. An open
+//! that fails for any reason (the descriptor limit, a FIFO, permissions)
+//! is a read error with that reason — never a rotation — and a file seen
+//! at the first pass but opened only later still starts where it ended at
+//! that first sight, so nothing written before start-up is ever counted
+//! as new.
 //!
 //! Files are read with `std::fs` on the caller's (dedicated) thread. The
 //! truth is a stat of every matched path at each pass, so a missed or
@@ -59,6 +69,7 @@
 //! ```
 
 pub mod identity;
+pub mod open;
 pub mod paths;
 mod recovery;
 mod tracked;
@@ -68,11 +79,13 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::ops::ControlFlow;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use identity::{FileId, FileMark, HEAD_BYTES, fnv1a};
+pub use open::DescriptorBudget;
+use open::{OpenError, id_of, open_regular, require_regular};
 use paths::glob_files;
 use tracked::Tracked;
 
@@ -150,9 +163,20 @@ impl PassSink<'_> {
         self.inner.rotated(&path.display().to_string(), kind);
     }
 
+    fn finished(&mut self, mark: &FileMark) {
+        self.inner.finished(&Position::File(mark.clone()));
+    }
+
     fn halted(&self) -> bool {
         self.halted
     }
+}
+
+/// A failing-set key (`path …`, `pattern …`) as the sink shows it: a
+/// literal path is its own pattern, and the two must not share a key, or
+/// each would end the other's run of errors and log it again every pass.
+fn shown(key: &str) -> &str {
+    key.split_once(' ').map_or(key, |(_, what)| what)
 }
 
 struct Draining {
@@ -180,12 +204,26 @@ pub struct Follower {
     /// The checkpoint's marks, kept for the whole run: a file whose inode
     /// and first bytes match one is that file, not a copy or a new one.
     start_marks: HashMap<FileId, FileMark>,
+    /// What each followed path names now.
+    by_path: HashMap<PathBuf, FileId>,
+    /// Files seen at the first pass that could not be opened then, with
+    /// their length at that sight: where they start once they can be.
+    first_seen: HashMap<FileId, u64>,
+    /// Patterns and paths in a run of read errors (`pattern …`/`path …`),
+    /// so each run is logged once and its end once.
     failing: HashSet<String>,
+    budget: Arc<DescriptorBudget>,
     wake: Option<wake::Wake>,
 }
 
 impl Follower {
     pub fn new(cfg: FollowConfig) -> Follower {
+        Self::with_budget(cfg, DescriptorBudget::unlimited())
+    }
+
+    /// A follower whose open files count against `budget`, shared with the
+    /// process's other file sources.
+    pub fn with_budget(cfg: FollowConfig, budget: Arc<DescriptorBudget>) -> Follower {
         let wake = wake::Wake::new(&cfg.patterns);
         Follower {
             cfg,
@@ -196,7 +234,10 @@ impl Follower {
             resume_time: 0.0,
             known: HashSet::new(),
             start_marks: HashMap::new(),
+            by_path: HashMap::new(),
+            first_seen: HashMap::new(),
             failing: HashSet::new(),
+            budget,
             wake,
         }
     }
@@ -207,7 +248,16 @@ impl Follower {
     /// without a mark that changed after the checkpoint: created, written
     /// and rotated away while nobody was reading.
     pub fn resume(cfg: FollowConfig, marks: Vec<FileMark>, written_at: f64) -> Follower {
-        let mut f = Follower::new(cfg);
+        Self::resume_with_budget(cfg, marks, written_at, DescriptorBudget::unlimited())
+    }
+
+    fn resume_with_budget(
+        cfg: FollowConfig,
+        marks: Vec<FileMark>,
+        written_at: f64,
+        budget: Arc<DescriptorBudget>,
+    ) -> Follower {
+        let mut f = Follower::with_budget(cfg, budget);
         // A mark of an empty file (nothing read, no first bytes) would
         // match whatever file later reuses its inode; reading such a file
         // from its start loses nothing, so the mark is dropped.
@@ -223,10 +273,27 @@ impl Follower {
         self.tracked.len()
     }
 
+    /// Reports a read error of `what` (a path or a pattern).
     fn error(&mut self, sink: &mut PassSink<'_>, what: &str, e: &io::Error) {
+        self.failed(sink, what, ReadErrorReason::of(e), e);
+    }
+
+    fn failed(
+        &mut self,
+        sink: &mut PassSink<'_>,
+        what: &str,
+        reason: ReadErrorReason,
+        e: &io::Error,
+    ) {
         let first = self.failing.insert(what.to_string());
-        sink.inner
-            .read_error(what, ReadErrorReason::of(e), e, first);
+        sink.inner.read_error(shown(what), reason, e, first);
+    }
+
+    /// `what` is fine now; says so once after a run of errors.
+    fn fine(&mut self, sink: &mut PassSink<'_>, what: &str) {
+        if self.failing.remove(what) {
+            sink.inner.recovered(shown(what));
+        }
     }
 
     /// One pass: find files, notice rotations, read what is new. `Break`
@@ -250,7 +317,7 @@ impl Follower {
                 Err(e) => {
                     up = false;
                     let err = io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
-                    self.error(sink, pattern, &err);
+                    self.error(sink, &format!("pattern {pattern}"), &err);
                 }
             }
         }
@@ -263,25 +330,26 @@ impl Follower {
                 if sink.halted() {
                     return ControlFlow::Break(());
                 }
+                let what = format!("path {}", path.display());
                 match self.visit(path, sink) {
-                    Ok(Some(id)) => {
+                    Ok(id) => {
                         readable += 1;
                         seen.insert(id);
-                        self.failing.remove(&path.display().to_string());
+                        self.fine(sink, &what);
                     }
-                    Ok(None) => {}
                     Err(e) => {
                         up = false;
-                        self.error(sink, &path.display().to_string(), &e);
+                        self.failed(sink, &what, e.reason, &e.error);
                     }
                 }
             }
+            let what = format!("pattern {pattern}");
             if paths.is_empty() {
                 up = false;
                 let e = io::Error::new(io::ErrorKind::NotFound, "no file matches");
-                self.error(sink, pattern, &e);
+                self.error(sink, &what, &e);
             } else {
-                self.failing.remove(pattern.as_str());
+                self.fine(sink, &what);
                 // Paths that matched but failed were reported one by one.
                 up &= readable > 0;
             }
@@ -298,8 +366,8 @@ impl Follower {
             .collect();
         for id in gone {
             if let Some(t) = self.tracked.remove(&id) {
-                sink.rotated(&t.path, t.rotation_kind());
-                self.start_draining(t, sink);
+                self.by_path.remove(&t.path);
+                self.rotated_away(t, sink);
             }
         }
         self.drain_rotated(sink);
@@ -309,9 +377,11 @@ impl Follower {
         self.read_unseen_rotated(&matched_paths, sink);
         self.first_pass = false;
         self.resume = None;
+        let unheld = self.tracked.values().filter(|t| !t.is_held()).count();
         sink.inner.status(Status {
             up,
             files: Some(self.tracked.len()),
+            files_unheld: Some(unheld),
         });
         if sink.halted() {
             ControlFlow::Break(())
@@ -320,24 +390,18 @@ impl Follower {
         }
     }
 
-    /// Looks at one matched path. Returns the identity of the file followed
-    /// there, `None` for something that is not a regular file.
-    fn visit(&mut self, path: &Path, sink: &mut PassSink<'_>) -> io::Result<Option<FileId>> {
+    /// Looks at one matched path and reads what is new there. Returns the
+    /// identity of the file followed there.
+    fn visit(&mut self, path: &Path, sink: &mut PassSink<'_>) -> Result<FileId, OpenError> {
+        // stat, not open: it never blocks, whatever the path names.
         let meta = std::fs::metadata(path)?;
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        let id = (meta.dev(), meta.ino());
+        require_regular(&meta)?;
+        let id = id_of(&meta);
         // The file that this path named before, if it is not `id` any more.
-        let replaced = self
-            .tracked
-            .iter()
-            .find(|(tid, t)| t.path == path && **tid != id)
-            .map(|(tid, _)| *tid);
-        if let Some(old) = replaced {
+        if let Some(old) = self.by_path.get(path).copied().filter(|old| *old != id) {
+            self.by_path.remove(path);
             if let Some(t) = self.tracked.remove(&old) {
-                sink.rotated(&t.path, t.rotation_kind());
-                self.start_draining(t, sink);
+                self.rotated_away(t, sink);
             }
         }
         if !self.tracked.contains_key(&id) {
@@ -349,34 +413,72 @@ impl Follower {
             }
         }
         if let Some(t) = self.tracked.get_mut(&id) {
-            // Renamed to another matched path: same file, same offset.
-            t.path = path.to_path_buf();
-            // Reading checks first whether the file was rewritten.
-            self.read_tracked(id, sink)?;
-            return Ok(Some(id));
+            if t.path != path {
+                // Renamed to another matched path: same file, same offset.
+                self.by_path.remove(&t.path);
+                t.path = path.to_path_buf();
+            }
+            self.by_path.insert(path.to_path_buf(), id);
+            if !t.unchanged(&meta) {
+                // Reading checks first whether the file was rewritten.
+                self.read_tracked(id, &meta, sink)?;
+            }
+            return Ok(id);
         }
-        let file = File::open(path)?;
-        let offset = self.start_offset(&file, id, meta.len(), sink)?;
-        let t = Tracked::open(path, file, id, offset, self.cfg.max_line_bytes)?;
+        let (file, fmeta) = match open_regular(path) {
+            Ok(opened) => opened,
+            Err(e) => {
+                if self.first_pass && self.resume.is_none() && self.cfg.start_at == StartAt::End {
+                    self.first_seen.entry(id).or_insert(meta.len());
+                }
+                return Err(e);
+            }
+        };
+        if id_of(&fmeta) != id {
+            // Replaced between the stat and the open: the next pass sees
+            // the new file.
+            return Err(OpenError::of(io::Error::other("replaced while opening")));
+        }
+        let offset = self.start_offset(&file, id, fmeta.len(), sink)?;
+        let lease = self.budget.lease();
+        let t = Tracked::open(path, file, id, offset, self.cfg.max_line_bytes, lease)?;
         // Record where reading starts, so a restart before the first line
         // does not read what was meant to be skipped.
         sink.lines(&t.mark(), &[], 0);
         self.known.insert(id);
+        self.first_seen.remove(&id);
+        self.by_path.insert(path.to_path_buf(), id);
         self.tracked.insert(id, t);
-        self.read_tracked(id, sink)?;
-        Ok(Some(id))
+        self.read_tracked(id, &meta, sink)?;
+        Ok(id)
     }
 
-    /// Reads a followed file to its end; if it turns out to have been
-    /// truncated and rewritten meanwhile, handles that instead.
-    fn read_tracked(&mut self, id: FileId, sink: &mut PassSink<'_>) -> io::Result<()> {
+    /// Reads a followed file to its end (reopening it when it is followed
+    /// without a descriptor); if it turns out to have been truncated and
+    /// rewritten meanwhile, handles that instead. `meta` is the `stat`
+    /// that showed it changed.
+    fn read_tracked(
+        &mut self,
+        id: FileId,
+        meta: &std::fs::Metadata,
+        sink: &mut PassSink<'_>,
+    ) -> Result<(), OpenError> {
         let Some(t) = self.tracked.get_mut(&id) else {
             return Ok(());
         };
-        if t.read_available(sink)?.is_none() {
-            self.truncated(id, sink)?;
+        if !t.reopen()? {
+            return Ok(());
         }
-        Ok(())
+        t.saw(meta);
+        let result = match t.read_available(sink) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self.truncated(id, sink),
+            Err(e) => Err(e),
+        };
+        if let Some(t) = self.tracked.get_mut(&id) {
+            t.rest();
+        }
+        Ok(result?)
     }
 
     /// Where a newly opened file starts.
@@ -408,6 +510,11 @@ impl Follower {
         if self.first_pass && self.cfg.start_at == StartAt::End {
             return Ok(len);
         }
+        // Seen at the first pass, opened only now: what was there then is
+        // not new, whatever kept us from opening it.
+        if let Some(&then) = self.first_seen.get(&id) {
+            return Ok(if len >= then { then } else { 0 });
+        }
         Ok(0)
     }
 }
@@ -429,7 +536,12 @@ impl Source for Follower {
                 _ => None,
             })
             .collect();
-        *self = Follower::resume(self.cfg.clone(), marks, covered_until);
+        *self = Follower::resume_with_budget(
+            self.cfg.clone(),
+            marks,
+            covered_until,
+            Arc::clone(&self.budget),
+        );
     }
 
     fn pass(&mut self, sink: &mut dyn Sink) -> ControlFlow<()> {

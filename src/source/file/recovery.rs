@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::identity::{FileId, FileMark, fnv1a, head_matches};
+use super::open::{id_of, open_regular};
 use super::paths::glob_files;
 use super::tracked::Tracked;
 use super::{Draining, Follower, PassSink};
@@ -32,6 +33,24 @@ impl Follower {
         sink: &mut PassSink<'_>,
     ) {
         let main: HashSet<&PathBuf> = matched.iter().flat_map(|(_, paths)| paths).collect();
+        let mut unseen = Vec::new();
+        // A stat first: only a file changed since we began covering is
+        // opened, so a pass over many old rotated files opens none.
+        for (path, meta) in self.rotated_stats() {
+            let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
+            // Kernel timestamps come from a coarse clock (a tick behind);
+            // a margin keeps a file written just before a pass began from
+            // passing for history.
+            if !main.contains(&path)
+                && changed > self.resume_time - UNSEEN_MARGIN_SECONDS
+                && !self.known.contains(&id_of(&meta))
+            {
+                unseen.push((changed, path));
+            }
+        }
+        if unseen.is_empty() {
+            return;
+        }
         let mut heads: Vec<(u32, u64)> = self
             .tracked
             .values()
@@ -41,18 +60,12 @@ impl Follower {
         if let Some(resume) = &self.resume {
             heads.extend(resume.values().map(|m| (m.head_len, m.head_hash)));
         }
-        let mut unseen = Vec::new();
-        for (path, file, meta) in self.rotated_files() {
-            let changed = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32) / 1e9;
-            // Kernel timestamps come from a coarse clock (a tick behind);
-            // a margin keeps a file written just before a pass began from
-            // passing for history.
-            if !main.contains(&path) && changed > self.resume_time - UNSEEN_MARGIN_SECONDS {
-                unseen.push((changed, path, file, (meta.dev(), meta.ino())));
-            }
-        }
         unseen.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (_, path, file, id) in unseen {
+        for (_, path) in unseen {
+            let Ok((file, meta)) = open_regular(&path) else {
+                continue;
+            };
+            let id = id_of(&meta);
             if self.accounted_for(&file, id) {
                 continue;
             }
@@ -81,9 +94,10 @@ impl Follower {
         };
         let mut live: HashSet<FileId> = HashSet::new();
         for path in matched.iter().flat_map(|(_, paths)| paths) {
-            let Ok(file) = File::open(path) else { continue };
-            let Ok(meta) = file.metadata() else { continue };
-            let id = (meta.dev(), meta.ino());
+            let Ok((file, meta)) = open_regular(path) else {
+                continue;
+            };
+            let id = id_of(&meta);
             if let Some(m) = resume.get(&id) {
                 // Still here and still the same content: resumed by visit().
                 if meta.len() >= m.offset
@@ -130,7 +144,7 @@ impl Follower {
             if self.known.contains(&id) {
                 continue;
             }
-            let Ok(file) = File::open(&path) else {
+            let Ok((file, _)) = open_regular(&path) else {
                 continue;
             };
             log::info!(path = path.display().to_string().as_str(); "reading a rotated file whose content changed while stopped");
@@ -147,9 +161,9 @@ impl Follower {
         offset: u64,
         sink: &mut PassSink<'_>,
     ) {
-        match Tracked::open(&path, file, id, offset, self.cfg.max_line_bytes) {
+        match Tracked::open(&path, file, id, offset, self.cfg.max_line_bytes, None) {
             Ok(t) => self.start_draining(t, sink),
-            Err(e) => self.error(sink, &path.display().to_string(), &e),
+            Err(e) => self.error(sink, &format!("path {}", path.display()), &e),
         }
     }
 
@@ -166,21 +180,60 @@ impl Follower {
             })
     }
 
-    /// The regular files under the rotated-file patterns, opened.
-    fn rotated_files(&self) -> Vec<(PathBuf, File, std::fs::Metadata)> {
+    /// The regular files under the rotated-file patterns, by `stat` (which
+    /// never blocks, whatever a path names).
+    fn rotated_stats(&self) -> Vec<(PathBuf, std::fs::Metadata)> {
         let mut out = Vec::new();
         for pattern in &self.cfg.rotated {
             for path in glob_files(pattern).unwrap_or_default() {
-                let Ok(file) = File::open(&path) else {
-                    continue;
-                };
-                match file.metadata() {
-                    Ok(meta) if meta.is_file() => out.push((path, file, meta)),
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => out.push((path, meta)),
                     _ => {}
                 }
             }
         }
         out
+    }
+
+    /// The regular files under the rotated-file patterns, opened without
+    /// blocking (a FIFO planted under a rotated name is passed over).
+    fn rotated_files(&self) -> Vec<(PathBuf, File, std::fs::Metadata)> {
+        self.rotated_stats()
+            .into_iter()
+            .filter_map(|(path, _)| {
+                let (file, meta) = open_regular(&path).ok()?;
+                Some((path, file, meta))
+            })
+            .collect()
+    }
+
+    /// A followed file left its path (renamed, deleted, or another file
+    /// took the path): finish it where it went. A file followed without a
+    /// descriptor is looked for by inode under the rotated names; one not
+    /// found there was deleted, and what it held past the last read is
+    /// gone with it.
+    pub(super) fn rotated_away(&mut self, mut t: Tracked, sink: &mut PassSink<'_>) {
+        let old_path = t.path.clone();
+        if t.is_held() {
+            sink.rotated(&old_path, t.rotation_kind());
+            self.start_draining(t, sink);
+            return;
+        }
+        let id = t.id;
+        match self.find_rotated(|_, other, _| Ok(other == id)) {
+            Some((path, file, _)) => {
+                sink.rotated(&old_path, RotationKind::Rename);
+                match t.adopt(path, file) {
+                    Ok(()) => self.start_draining(t, sink),
+                    Err(e) => self.error(sink, &format!("path {}", old_path.display()), &e),
+                }
+            }
+            None => {
+                sink.rotated(&old_path, RotationKind::Recreate);
+                t.close(sink);
+                sink.finished(&t.mark());
+            }
+        }
     }
 
     /// The first file under the rotated-file patterns for which `is_it`
@@ -192,7 +245,7 @@ impl Follower {
         self.rotated_files()
             .into_iter()
             .find_map(|(path, file, meta)| {
-                let id = (meta.dev(), meta.ino());
+                let id = id_of(&meta);
                 is_it(&file, id, meta.len())
                     .unwrap_or(false)
                     .then_some((path, file, id))
@@ -265,7 +318,7 @@ impl Follower {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let what = t.path.display().to_string();
+            let what = format!("path {}", t.path.display());
             self.error(sink, &what, &e);
         }
         self.draining.push(Draining {
@@ -300,12 +353,13 @@ impl Follower {
                 Err(e) => Err(e),
             };
             if let Err(e) = result {
-                let what = d.t.path.display().to_string();
+                let what = format!("path {}", d.t.path.display());
                 self.error(sink, &what, &e);
             }
             // A stopped read may have left lines behind: not finished yet.
             if d.last_growth.elapsed() >= grace && !sink.halted() {
                 d.t.close(sink);
+                sink.finished(&d.t.mark());
             } else {
                 keep.push(d);
             }
