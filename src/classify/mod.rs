@@ -271,29 +271,30 @@ fn compile(name: &str, pattern: &str) -> Result<regex::bytes::Regex, BuildError>
 /// without the group passes.
 fn errno_group_is_numeric(pattern: &str) -> bool {
     use regex_syntax::hir::{Class, Hir, HirKind};
-    fn digits_only(h: &Hir) -> bool {
+    let digit_or_minus = |c: u32| (0x30..=0x39).contains(&c) || c == u32::from(b'-');
+    fn digits_only(h: &Hir, ok: &dyn Fn(u32) -> bool) -> bool {
         match h.kind() {
             HirKind::Empty | HirKind::Look(_) => true,
-            HirKind::Literal(l) => l.0.iter().all(|b| b.is_ascii_digit() || *b == b'-'),
-            HirKind::Class(Class::Unicode(c)) => c.ranges().iter().all(|r| {
-                ('0'..='9').contains(&r.start()) && ('0'..='9').contains(&r.end())
-                    || (r.start() == '-' && r.end() == '-')
-            }),
-            HirKind::Class(Class::Bytes(c)) => c.ranges().iter().all(|r| {
-                r.start().is_ascii_digit() && r.end().is_ascii_digit()
-                    || (r.start() == b'-' && r.end() == b'-')
-            }),
-            HirKind::Repetition(r) => digits_only(&r.sub),
-            HirKind::Capture(c) => digits_only(&c.sub),
-            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(digits_only),
+            HirKind::Literal(l) => l.0.iter().all(|b| ok(u32::from(*b))),
+            HirKind::Class(Class::Unicode(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (r.start() as u32..=r.end() as u32).all(ok)),
+            HirKind::Class(Class::Bytes(c)) => c
+                .ranges()
+                .iter()
+                .all(|r| (u32::from(r.start())..=u32::from(r.end())).all(ok)),
+            HirKind::Repetition(r) => digits_only(&r.sub, ok),
+            HirKind::Capture(c) => digits_only(&c.sub, ok),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(|h| digits_only(h, ok)),
         }
     }
-    fn find(h: &Hir) -> bool {
+    fn find(h: &Hir, ok: &dyn Fn(u32) -> bool) -> bool {
         match h.kind() {
-            HirKind::Capture(c) if c.name.as_deref() == Some("errno") => digits_only(&c.sub),
-            HirKind::Capture(c) => find(&c.sub),
-            HirKind::Repetition(r) => find(&r.sub),
-            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(find),
+            HirKind::Capture(c) if c.name.as_deref() == Some("errno") => digits_only(&c.sub, ok),
+            HirKind::Capture(c) => find(&c.sub, ok),
+            HirKind::Repetition(r) => find(&r.sub, ok),
+            HirKind::Concat(hs) | HirKind::Alternation(hs) => hs.iter().all(|h| find(h, ok)),
             _ => true,
         }
     }
@@ -301,13 +302,19 @@ fn errno_group_is_numeric(pattern: &str) -> bool {
     // digit that gets through anyway is bounded when counted. A pattern
     // that does not parse fails to compile elsewhere, with the regex's own
     // message.
-    regex_syntax::ParserBuilder::new()
+    let ascii = regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
-        .parse(pattern)
-        .or_else(|_| regex_syntax::Parser::new().parse(pattern))
-        .map_or(true, |h| find(&h))
+        .parse(pattern);
+    let hir = match ascii {
+        Ok(h) => h,
+        Err(_) => match regex_syntax::Parser::new().parse(pattern) {
+            Ok(h) => h,
+            Err(_) => return true,
+        },
+    };
+    find(&hir, &digit_or_minus)
 }
 
 /// The literals every match of `pattern` starts with, if there is a small
