@@ -102,14 +102,29 @@ pub fn load(dir: &Path) -> Result<Option<State>, CheckpointError> {
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // Not UTF-8 is not a state file this exporter wrote.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            return Err(CheckpointError::Corrupt {
+                path,
+                line: 0,
+                message: e.to_string(),
+            });
+        }
         Err(e) => return Err(io_err(&path)(e)),
     };
+    parse(&path, &text).map(Some)
+}
+
+/// Parses the text of a state file (`path` names it in errors), migrating
+/// older versions forward.
+pub fn parse(path: &Path, text: &str) -> Result<State, CheckpointError> {
+    let path = path.to_path_buf();
     let corrupt = |e: serde_json::Error| CheckpointError::Corrupt {
         path: path.clone(),
         line: e.line(),
         message: e.to_string(),
     };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(corrupt)?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(corrupt)?;
     let version = value
         .get("version")
         .and_then(serde_json::Value::as_u64)
@@ -119,7 +134,7 @@ pub fn load(dir: &Path) -> Result<Option<State>, CheckpointError> {
         _ => value,
     };
     match version {
-        1 | VERSION => serde_json::from_value(value).map(Some).map_err(corrupt),
+        1 | VERSION => serde_json::from_value(value).map_err(corrupt),
         v if v > VERSION => Err(CheckpointError::TooNew { path, version: v }),
         _ => Err(CheckpointError::Corrupt {
             path,

@@ -139,7 +139,12 @@ impl Exporter {
     /// Waits until `sum(name{labels})` equals `want`; panics with the last
     /// scrape after `timeout`.
     pub fn wait_for(&self, name: &str, labels: &[(&str, &str)], want: f64) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_long(name, labels, want, Duration::from_secs(20));
+    }
+
+    /// [`Exporter::wait_for`] with its own timeout.
+    pub fn wait_for_long(&self, name: &str, labels: &[(&str, &str)], want: f64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
         loop {
             let text = self.scrape();
             let got = sum(&text, name, labels);
