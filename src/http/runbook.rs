@@ -362,13 +362,15 @@ impl Slugs {
 mod tests {
     use super::*;
 
-    const ALERTS: [&str; 7] = [
+    const ALERTS: [&str; 9] = [
         "GatewaySocketNotConnected",
         "GatewaySocketNotConnectedFrequent",
         "GatewaySocketErrorsHigh",
         "GatewayLogNotReadable",
         "GatewayLogStale",
         "GatewayLogFormatDrift",
+        "GatewayCheckpointFailing",
+        "GatewayCollectorDown",
         "GatewayExporterDown",
     ];
 

@@ -2,7 +2,10 @@
 //!
 //! Only a hint: the follower stats every path on every pass anyway, so when
 //! inotify is unavailable (limits, unsupported filesystem) or a directory
-//! does not exist yet, following still works at the poll interval.
+//! does not exist yet, following still works at the poll interval. The one
+//! thing the hint saves is the search of rotated names for files never seen,
+//! which a pass skips when every directory is watched and nothing happened
+//! there (and still runs now and then, in case an event was missed).
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,6 +19,8 @@ pub struct Wake {
     fd: OwnedFd,
     dirs: Vec<PathBuf>,
     watched: Vec<bool>,
+    /// Whether every pattern's directory is literal (so can be watched).
+    covers_all: bool,
     last_retry: Instant,
 }
 
@@ -43,6 +48,7 @@ impl Wake {
         let mut w = Wake {
             fd,
             watched: vec![false; dirs.len()],
+            covers_all: patterns.iter().all(|p| literal_dir(p).is_some()),
             dirs,
             last_retry: Instant::now(),
         };
@@ -68,9 +74,16 @@ impl Wake {
         self.last_retry = Instant::now();
     }
 
+    /// Whether every directory the patterns name has a watch: only then
+    /// does a wait without events mean that nothing changed there.
+    pub fn complete(&self) -> bool {
+        self.watched.iter().all(|w| *w) && self.covers_all
+    }
+
     /// Blocks until an event arrives or `timeout` passes, then discards all
-    /// pending events (one pass handles them all).
-    pub fn wait(&mut self, timeout: Duration) {
+    /// pending events (one pass handles them all). Returns whether any
+    /// event arrived.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
         if self.watched.iter().any(|w| !*w) && self.last_retry.elapsed() >= timeout {
             // A directory that did not exist may exist now.
             self.add_watches();
@@ -81,7 +94,7 @@ impl Wake {
         };
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
         if poll(&mut fds, Some(&ts)).unwrap_or(0) == 0 {
-            return;
+            return false;
         }
         let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
         let mut reader = inotify::Reader::new(self.fd.as_fd(), &mut buf);
@@ -91,6 +104,7 @@ impl Wake {
                 self.watched.iter_mut().for_each(|w| *w = false);
             }
         }
+        true
     }
 }
 
