@@ -611,6 +611,8 @@ mod tests {
                 "c.yml:3:",
             ),
             ("watch_errnames: [ENOTCONN, EFOO]\n", "c.yml:1:"),
+            // Its value becomes a label: log text must never get there.
+            ("rules:\n  - name: a\n    regex: 'x=(?P<errno>\\S+)'\n", "c.yml:3:"),
         ] {
             let e = err(text);
             assert!(e.starts_with(at), "{text:?}: {e}");
