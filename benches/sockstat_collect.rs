@@ -108,6 +108,7 @@ fn main() {
         local_ports: args.ports.clone(),
         remote_ports: args.ports.clone(),
         process_names: Vec::new(),
+        ..SockstatConfig::default()
     };
     let built = match args.source {
         Source::Netlink => register(&registry, &cfg),

@@ -122,6 +122,24 @@ pub struct RawSource {
     pub rotated: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub poll_interval: Option<Spanned<String>>,
+    // syslog
+    #[serde(default)]
+    pub listen: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub programs: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub max_message_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub receive_buffer_bytes: Option<Spanned<u64>>,
+    // journald
+    #[serde(default)]
+    pub units: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub matches: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub directory: Option<Spanned<String>>,
+    #[serde(default)]
+    pub files: Option<Vec<Spanned<String>>>,
 }
 
 impl ConfigFile {

@@ -33,6 +33,7 @@ use crate::checkpoint::{Counters, SeriesValue};
 use crate::classify::{BlockStats, Classifier, Event, Op, RepeatFilter, Verdict};
 use crate::errno::{Dialect, Errname, table};
 pub use crate::limits::MAX_UNKNOWN_ERRNOS_PER_SOURCE;
+use crate::source::syslog::Malformed;
 use crate::source::{ReadErrorReason, RotationKind};
 
 /// The text-format content type Prometheus expects.
@@ -90,6 +91,8 @@ families! {
         "Rotations of followed log files, by kind (rename, truncate, recreate).";
     READ_ERRORS: Counter "gateway_log_read_errors_total" ["source", "reason"] true
         "Failures to find, open or read a log path, by reason.";
+    SYSLOG_MALFORMED: Counter "gateway_syslog_malformed_total" ["source", "reason"] true
+        "Syslog frames dropped as malformed, by reason (bad_pri, oversize, truncated, bad_frame, binary, bad_header).";
     FILES: IntGauge "gateway_log_files" ["source"] false "Log files currently followed.";
     FILES_UNHELD: IntGauge "gateway_log_files_unheld" ["source"] false
         "Followed files beyond the descriptor budget, reopened at each pass that sees them change.";
@@ -211,6 +214,7 @@ pub struct LogMetrics {
     last_error: GaugeVec,
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
+    malformed: IntCounterVec,
     files: IntGaugeVec,
     files_unheld: IntGaugeVec,
     descriptor_budget: IntGaugeVec,
@@ -248,6 +252,7 @@ impl LogMetrics {
             last_error: d.gauge(&LAST_ERROR),
             rotations: d.counter(&ROTATIONS),
             read_errors: d.counter(&READ_ERRORS),
+            malformed: d.counter(&SYSLOG_MALFORMED),
             files: d.int_gauge(&FILES),
             files_unheld: d.int_gauge(&FILES_UNHELD),
             descriptor_budget: d.int_gauge(&DESCRIPTOR_BUDGET),
@@ -410,6 +415,17 @@ impl LogMetrics {
         self.rotations.with_label_values(&[source, kind]).inc();
     }
 
+    pub fn record_malformed(&self, source: &str, reason: &str) {
+        self.malformed.with_label_values(&[source, reason]).inc();
+    }
+
+    /// Makes the malformed-frame series of a syslog source exist at 0.
+    pub fn touch_malformed(&self, source: &str, reasons: &[&str]) {
+        for reason in reasons {
+            self.malformed.with_label_values(&[source, reason]);
+        }
+    }
+
     pub fn record_read_error(&self, source: &str, reason: &str) {
         self.read_errors.with_label_values(&[source, reason]).inc();
     }
@@ -496,6 +512,9 @@ impl LogMetrics {
                 "op" => Op::parse(value).is_some_and(|o| o.as_str() == value),
                 "errname" => known_errname(value).is_some(),
                 "kind" => RotationKind::ALL.iter().any(|r| r.as_str() == value),
+                "reason" if family.name == SYSLOG_MALFORMED.name => {
+                    Malformed::ALL.iter().any(|r| r.as_str() == value)
+                }
                 "reason" => ReadErrorReason::ALL.iter().any(|r| r.as_str() == value),
                 "errno" => true,
                 _ => false,

@@ -132,6 +132,7 @@ impl Pipeline {
                 .collect();
             let counts_files = s.source.kind() == "file";
             metrics.touch_live_source(&s.name, &kinds, &reasons, counts_files, now);
+            metrics.touch_malformed(&s.name, s.source.malformed_reasons());
             for (errno, name) in &s.watched {
                 metrics.touch_socket_error(&s.name, Op::Write.as_str(), errno, name.as_str());
             }
@@ -357,6 +358,12 @@ impl Sink for PipelineSink<'_> {
         if first {
             log::warn!(source = self.name, path = what, reason = reason.as_str(), err = err.to_string().as_str(); "cannot read log; retrying");
         }
+    }
+
+    fn malformed(&mut self, reason: &'static str) {
+        let _counting = self.shared.journal.counting();
+        self.shared.metrics.record_malformed(self.name, reason);
+        self.shared.journal.changed();
     }
 
     fn recovered(&mut self, what: &str) {

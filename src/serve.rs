@@ -15,9 +15,12 @@ use crate::http::{self, Exposition, HttpError};
 use crate::metrics::LogMetrics;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineSource, View};
 use crate::settings::{Input, Settings, SettingsError, SourceSettings};
+use crate::sockstat::udp_drops::UdpSocketRef;
 use crate::source::Source;
 use crate::source::file::{DescriptorBudget, Follower};
+use crate::source::journald::JournaldSource;
 use crate::source::stdin::StreamSource;
+use crate::source::syslog::SyslogSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,6 +34,12 @@ pub enum ServeError {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     State(#[from] CheckpointError),
+    #[error("source {source_name:?}: cannot listen: {error}")]
+    Listen {
+        source_name: String,
+        #[source]
+        error: std::io::Error,
+    },
 }
 
 impl ServeError {
@@ -39,24 +48,43 @@ impl ServeError {
         match self {
             ServeError::Settings(_) | ServeError::State(_) => true,
             ServeError::Http(e) => !matches!(e, HttpError::Bind { .. }),
-            ServeError::Sockstat(_) | ServeError::Runtime(_) => false,
+            ServeError::Sockstat(_) | ServeError::Runtime(_) | ServeError::Listen { .. } => false,
         }
     }
 }
 
-/// The source a settings variant describes.
+/// The source a settings variant describes. Listening sources bind here,
+/// so a taken port fails the start; their UDP sockets go to `udp`, for the
+/// kernel-drops collector.
 fn build_source(
     settings: &Settings,
     s: &SourceSettings,
     budget: &Arc<DescriptorBudget>,
-) -> Box<dyn Source> {
-    match &s.input {
+    udp: &mut Vec<UdpSocketRef>,
+) -> Result<Box<dyn Source>, ServeError> {
+    Ok(match &s.input {
         Input::File(follow) => Box::new(Follower::with_budget(follow.clone(), Arc::clone(budget))),
         Input::Stdin => Box::new(StreamSource::stdin(
             settings.max_line_bytes,
             s.poll_interval.unwrap_or(settings.poll_interval),
         )),
-    }
+        Input::Syslog(cfg) => {
+            let source = SyslogSource::bind(cfg).map_err(|error| ServeError::Listen {
+                source_name: s.name.clone(),
+                error,
+            })?;
+            for l in source.local_addrs() {
+                log::info!(source = s.name.as_str(), address = l.to_string().as_str(); "listening for syslog");
+            }
+            udp.extend(source.udp_sockets().iter().map(|u| UdpSocketRef {
+                source: s.name.clone(),
+                listen: u.listen.clone(),
+                inode: u.inode,
+            }));
+            Box::new(source)
+        }
+        Input::Journald(cfg) => Box::new(JournaldSource::new(cfg.clone())),
+    })
 }
 
 /// The pipeline's sources and the counters with their collectors beside.
@@ -77,11 +105,12 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
         (None, false) => {}
     }
     let mut sources = Vec::new();
+    let mut udp = Vec::new();
     for s in &settings.sources {
         sources.push(PipelineSource {
             name: s.name.clone(),
             identity: s.identity(),
-            source: build_source(settings, s, &budget),
+            source: build_source(settings, s, &budget, &mut udp)?,
             classifier: settings.classifier(s)?,
             watched: settings
                 .watch_errnames
@@ -103,8 +132,9 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
         .register(Box::new(crate::sockstat::process::ProcessCollector::new(
             "/proc",
         )));
-    crate::sockstat::register(metrics.registry(), &settings.sockstat)
-        .map_err(ServeError::Sockstat)?;
+    let mut sockstat = settings.sockstat.clone();
+    sockstat.udp_sockets = udp;
+    crate::sockstat::register(metrics.registry(), &sockstat).map_err(ServeError::Sockstat)?;
     Ok((cfg, metrics))
 }
 

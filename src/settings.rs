@@ -30,6 +30,8 @@ use crate::http::{self, HttpConfig};
 use crate::limits::MAX_LINE_BYTES_RANGE;
 use crate::sockstat::SockstatConfig;
 use crate::source::file::{FollowConfig, StartAt, paths};
+use crate::source::journald::JournaldConfig;
+use crate::source::syslog::{Listen, SyslogConfig};
 
 /// The errnames whose write-error series exist from the start by default:
 /// the failures KB Q100707's advice is about, and their usual companions.
@@ -66,6 +68,10 @@ pub enum Input {
     File(FollowConfig),
     /// The exporter's standard input (`type: stdin`, `--log.path -`).
     Stdin,
+    /// Syslog listeners (`type: syslog`).
+    Syslog(SyslogConfig),
+    /// The systemd journal (`type: journald`).
+    Journald(JournaldConfig),
 }
 
 /// One validated source.
@@ -86,6 +92,27 @@ impl SourceSettings {
         match &self.input {
             Input::File(f) => format!("file:{}", f.patterns.join(",")),
             Input::Stdin => "stdin".into(),
+            Input::Syslog(c) => format!(
+                "syslog:{}",
+                c.listen
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Input::Journald(c) => format!(
+                "journald:{}:{}:{}:{}",
+                c.units.join(","),
+                c.matches.join(","),
+                c.directory
+                    .as_ref()
+                    .map_or(String::new(), |d| d.display().to_string()),
+                c.files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         }
     }
 
@@ -146,9 +173,15 @@ impl Settings {
         };
         let mut sources = file.sources;
         for s in &mut sources {
-            if let Input::File(f) = &mut s.input {
-                f.max_line_bytes = max_line_bytes;
-                f.poll_interval = s.poll_interval.unwrap_or(args.poll_interval);
+            let poll = s.poll_interval.unwrap_or(args.poll_interval);
+            match &mut s.input {
+                Input::File(f) => {
+                    f.max_line_bytes = max_line_bytes;
+                    f.poll_interval = poll;
+                }
+                Input::Syslog(c) => c.poll_interval = poll,
+                Input::Journald(c) => c.poll_interval = poll,
+                Input::Stdin => {}
             }
         }
         if !args.log_paths.is_empty() {
@@ -238,6 +271,7 @@ impl Settings {
                 local_ports,
                 remote_ports,
                 process_names,
+                udp_sockets: Vec::new(),
             },
         })
     }
@@ -449,6 +483,150 @@ fn user_rule(file: &str, r: &RawRule) -> Result<UserRule, ConfigError> {
     Ok(rule)
 }
 
+/// A key that belongs to another source type is a mistake, not a no-op.
+fn reject_foreign_keys(file: &str, s: &RawSource, kind: &str) -> Result<(), ConfigError> {
+    let first = |v: &Option<Vec<Spanned<String>>>| {
+        v.as_ref()
+            .and_then(|v| v.first())
+            .map(|x| (x.referenced.line(), x.referenced.column()))
+    };
+    let at = |(line, column): (u64, u64), key: &str| ConfigError {
+        file: file.to_string(),
+        line: line as usize,
+        column: column as usize,
+        message: format!("`{key}` is not a key of a {kind} source"),
+    };
+    let pos = |x: &Spanned<String>| (x.referenced.line(), x.referenced.column());
+    let posn = |x: &Spanned<u64>| (x.referenced.line(), x.referenced.column());
+    type Key<'a> = (&'a str, &'a [&'a str], Option<(u64, u64)>);
+    let keys: [Key<'_>; 11] = [
+        ("paths", &["file"], s.paths.first().map(pos)),
+        ("rotated", &["file"], first(&s.rotated)),
+        (
+            "start_at",
+            &["file", "journald"],
+            s.start_at.as_ref().map(pos),
+        ),
+        ("listen", &["syslog"], first(&s.listen)),
+        ("programs", &["syslog"], first(&s.programs)),
+        (
+            "max_message_bytes",
+            &["syslog"],
+            s.max_message_bytes.as_ref().map(posn),
+        ),
+        (
+            "receive_buffer_bytes",
+            &["syslog"],
+            s.receive_buffer_bytes.as_ref().map(posn),
+        ),
+        ("units", &["journald"], first(&s.units)),
+        ("matches", &["journald"], first(&s.matches)),
+        ("directory", &["journald"], s.directory.as_ref().map(pos)),
+        ("files", &["journald"], first(&s.files)),
+    ];
+    for (key, types, place) in keys {
+        if let Some(place) = place {
+            if !types.contains(&kind) {
+                return Err(at(place, key));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn syslog_config(file: &str, s: &RawSource) -> Result<SyslogConfig, ConfigError> {
+    let listen = s.listen.as_deref().unwrap_or_default();
+    if listen.is_empty() {
+        return Err(ConfigError::at(
+            file,
+            &s.name,
+            "a syslog source needs `listen`: e.g. [\"udp://127.0.0.1:5514\", \"tcp://[::1]:5514\"]"
+                .into(),
+        ));
+    }
+    let mut cfg = SyslogConfig::new(
+        listen
+            .iter()
+            .map(|l| Listen::parse(&l.value).map_err(|m| ConfigError::at(file, l, m)))
+            .collect::<Result<_, _>>()?,
+    );
+    for p in s.programs.iter().flatten() {
+        glob::Pattern::new(&p.value)
+            .map_err(|e| ConfigError::at(file, p, format!("bad glob {:?}: {e}", p.value)))?;
+        cfg.programs.push(p.value.clone());
+    }
+    if let Some(n) = &s.max_message_bytes {
+        let range = 480..=(1 << 20);
+        if !range.contains(&n.value) {
+            return Err(ConfigError::at(
+                file,
+                n,
+                format!(
+                    "max_message_bytes {} is outside 480..=1048576 (RFC 5424 requires 480)",
+                    n.value
+                ),
+            ));
+        }
+        cfg.max_message_bytes = n.value as usize;
+    }
+    if let Some(n) = &s.receive_buffer_bytes {
+        if !(4096..=(1 << 30)).contains(&n.value) {
+            return Err(ConfigError::at(
+                file,
+                n,
+                format!(
+                    "receive_buffer_bytes {} is outside 4096..=1073741824",
+                    n.value
+                ),
+            ));
+        }
+        cfg.receive_buffer_bytes = Some(n.value as usize);
+    }
+    Ok(cfg)
+}
+
+fn journald_config(cfg: &ConfigFile, s: &RawSource) -> Result<JournaldConfig, ConfigError> {
+    let file = cfg.file.as_str();
+    let mut j = JournaldConfig::new();
+    j.units = s.units.iter().flatten().map(|u| u.value.clone()).collect();
+    for m in s.matches.iter().flatten() {
+        let ok = m.value.split_once('=').is_some_and(|(field, _)| {
+            !field.is_empty()
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !ok {
+            return Err(ConfigError::at(
+                file,
+                m,
+                format!(
+                    "match {:?}: expected FIELD=value with an upper-case journal field (SYSLOG_IDENTIFIER=postfix/smtp)",
+                    m.value
+                ),
+            ));
+        }
+        j.matches.push(m.value.clone());
+    }
+    j.directory = s.directory.as_ref().map(|d| cfg.resolve(&d.value));
+    j.files = s
+        .files
+        .iter()
+        .flatten()
+        .map(|f| cfg.resolve(&f.value))
+        .collect();
+    if let Some(v) = &s.start_at {
+        j.start_at = StartAt::parse(&v.value).ok_or_else(|| {
+            ConfigError::at(
+                file,
+                v,
+                format!("unknown start_at {:?}: expected end or beginning", v.value),
+            )
+        })?;
+    }
+    Ok(j)
+}
+
 fn source_profile(file: &str, s: &RawSource) -> Result<Profile, ConfigError> {
     match &s.profile {
         None => Ok(Profile::Auto),
@@ -469,8 +647,36 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
             "source name must not be empty".into(),
         ));
     }
+    let kind = s.kind.as_ref().map_or("file", |k| k.value.as_str());
+    reject_foreign_keys(file, s, kind)?;
     match s.kind.as_ref().map(|k| (k, k.value.as_str())) {
         None | Some((_, "file")) => {}
+        Some((_, "syslog")) => {
+            return Ok(SourceSettings {
+                name: name.clone(),
+                input: Input::Syslog(syslog_config(file, s)?),
+                profile: source_profile(file, s)?,
+                dialect: s
+                    .dialect
+                    .as_ref()
+                    .map(|d| dialect_of(file, d))
+                    .transpose()?,
+                poll_interval: None,
+            });
+        }
+        Some((_, "journald")) => {
+            return Ok(SourceSettings {
+                name: name.clone(),
+                input: Input::Journald(journald_config(cfg, s)?),
+                profile: source_profile(file, s)?,
+                dialect: s
+                    .dialect
+                    .as_ref()
+                    .map(|d| dialect_of(file, d))
+                    .transpose()?,
+                poll_interval: None,
+            });
+        }
         Some((_, "stdin")) => {
             if let Some(p) = s.paths.first() {
                 return Err(ConfigError::at(
@@ -495,7 +701,7 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
             return Err(ConfigError::at(
                 file,
                 k,
-                format!("unknown source type {other:?}: expected file or stdin"),
+                format!("unknown source type {other:?}: expected file, syslog, journald or stdin"),
             ));
         }
     }
@@ -606,13 +812,37 @@ mod tests {
                 "c.yml:4:",
             ),
             ("sources:\n  - name: a\n    type: tcp\n", "c.yml:3:"),
+            ("sources:\n  - name: a\n    type: syslog\n", "c.yml:2:"),
+            (
+                "sources:\n  - name: a\n    type: syslog\n    listen: [\"udp:/x\"]\n",
+                "c.yml:4:",
+            ),
+            (
+                "sources:\n  - name: a\n    type: syslog\n    listen: [\"udp://127.0.0.1:514\"]\n    units: [x]\n",
+                "c.yml:5:",
+            ),
+            (
+                "sources:\n  - name: a\n    type: syslog\n    listen: [\"udp://127.0.0.1:514\"]\n    max_message_bytes: 10\n",
+                "c.yml:5:",
+            ),
+            (
+                "sources:\n  - name: a\n    type: journald\n    matches: [\"lower=x\"]\n",
+                "c.yml:4:",
+            ),
+            (
+                "sources:\n  - name: a\n    type: journald\n    paths: [x]\n",
+                "c.yml:4:",
+            ),
             (
                 "sources:\n  - {name: a, type: stdin}\n  - {name: b, type: stdin}\n",
                 "c.yml:3:",
             ),
             ("watch_errnames: [ENOTCONN, EFOO]\n", "c.yml:1:"),
             // Its value becomes a label: log text must never get there.
-            ("rules:\n  - name: a\n    regex: 'x=(?P<errno>\\S+)'\n", "c.yml:3:"),
+            (
+                "rules:\n  - name: a\n    regex: 'x=(?P<errno>\\S+)'\n",
+                "c.yml:3:",
+            ),
         ] {
             let e = err(text);
             assert!(e.starts_with(at), "{text:?}: {e}");

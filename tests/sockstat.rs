@@ -67,6 +67,7 @@ impl Scrapes {
                 local_ports: vec![port],
                 remote_ports: vec![port],
                 process_names: vec![me],
+                ..SockstatConfig::default()
             },
         )
         .expect("register");
@@ -240,6 +241,7 @@ fn every_state_of_an_idle_port_is_zero_and_bad_procfs_only_downs_the_file_reader
             local_ports: vec![port],
             remote_ports: vec![port],
             process_names: vec!["master".into()],
+            ..SockstatConfig::default()
         },
     )
     .expect("register");

@@ -36,6 +36,7 @@
 //!     local_ports: vec![25, 587],
 //!     remote_ports: vec![25],
 //!     process_names: vec!["master".into()],
+//!     ..SockstatConfig::default()
 //! };
 //! register(&registry, &cfg).unwrap();
 //! let text = gateway_exporter::metrics::render_registry(&registry);
@@ -53,6 +54,7 @@ pub mod snmp;
 pub mod sock_diag;
 #[allow(clippy::module_inception)]
 pub mod sockstat;
+pub mod udp_drops;
 pub mod witness;
 
 /// What the socket-statistics collectors read, and which ports and
@@ -70,6 +72,8 @@ pub struct SockstatConfig {
     /// Gateway process names for `gateway_process_start_time_seconds{process}`,
     /// matched against `/proc/<pid>/comm` and the basename of `argv[0]`.
     pub process_names: Vec<String>,
+    /// The exporter's syslog UDP sockets, for their kernel drop counts.
+    pub udp_sockets: Vec<udp_drops::UdpSocketRef>,
 }
 
 impl Default for SockstatConfig {
@@ -79,6 +83,7 @@ impl Default for SockstatConfig {
             local_ports: Vec::new(),
             remote_ports: Vec::new(),
             process_names: Vec::new(),
+            udp_sockets: Vec::new(),
         }
     }
 }
@@ -154,6 +159,11 @@ pub fn register(
     registry.register(Box::new(health::WithHealth::new(
         witness::WitnessCollector::new(procfs, &cfg.process_names),
     )?))?;
+    if !cfg.udp_sockets.is_empty() {
+        registry.register(Box::new(health::WithHealth::new(
+            udp_drops::UdpDropsCollector::new(cfg.udp_sockets.clone()),
+        )?))?;
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 //! its counts and hands them back through [`Source::resume`] after a
 //! restart. [`framing::Framer`] cuts bytes into lines for every source;
 //! [`file`] follows files across rotations; [`stdin`] reads a pipe;
+//! [`syslog`] listens on UDP and TCP; [`journald`] follows the journal;
 //! [`open_input`] opens a file or stdin for one-shot reading,
 //! decompressing gzip when the bytes say so.
 //!
@@ -29,7 +30,9 @@
 
 pub mod file;
 pub mod framing;
+pub mod journald;
 pub mod stdin;
+pub mod syslog;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -187,6 +190,8 @@ pub trait Sink {
         _first: bool,
     ) {
     }
+    /// Input that never became a line (a malformed syslog frame), by reason.
+    fn malformed(&mut self, _reason: &'static str) {}
     /// `what` is readable again after a read error.
     fn recovered(&mut self, _what: &str) {}
     /// A position will not advance any more (a rotated file read to its
@@ -202,6 +207,11 @@ pub trait Source: Send {
     fn kind(&self) -> &'static str;
     /// Rotation kinds this source can report, so their series exist at 0.
     fn rotation_kinds(&self) -> &'static [RotationKind] {
+        &[]
+    }
+    /// Reasons this source can report through [`Sink::malformed`], so
+    /// their series exist at 0.
+    fn malformed_reasons(&self) -> &'static [&'static str] {
         &[]
     }
     /// Before the first pass: continue from positions a checkpoint stored,
