@@ -13,6 +13,15 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# Real syslog and journal peers for tests/syslog.rs and tests/journald.rs;
+# prlimit/setpriv (util-linux) and pgrep (procps) for the trust tests.
+command -v rsyslogd >/dev/null 2>&1 || missing+=(rsyslog)
+command -v logger >/dev/null 2>&1 || missing+=(bsdutils)
+[ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] \
+  || missing+=(systemd-journal-remote)
+command -v journalctl >/dev/null 2>&1 || missing+=(systemd)
+command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+command -v pgrep >/dev/null 2>&1 || missing+=(procps)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
