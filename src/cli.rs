@@ -90,6 +90,14 @@ pub struct ServeArgs {
     /// "default" beside those of the config.
     #[arg(long = "log.path", value_name = "PATH_OR_GLOB")]
     pub log_paths: Vec<String>,
+    /// A syslog address to listen on (repeatable): udp://HOST:PORT or
+    /// tcp://HOST:PORT; forms a source named "syslog" with --log.profile.
+    #[arg(long = "gateway.syslog-listen", value_name = "ADDR")]
+    pub syslog_listen: Vec<String>,
+    /// A systemd unit whose journal to follow (repeatable); forms a source
+    /// named "journald" with --log.profile and --log.start-at.
+    #[arg(long = "gateway.journald-unit", value_name = "UNIT")]
+    pub journald_units: Vec<String>,
     /// Profile of the --log.path source.
     #[arg(long = "log.profile", default_value = "auto", value_parser = profile_parser())]
     pub log_profile: Profile,

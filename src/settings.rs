@@ -54,7 +54,9 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
     #[error("{flag}: {message}")]
     Flag { flag: &'static str, message: String },
-    #[error("no log sources: give --log.path or `sources:` in --config")]
+    #[error(
+        "no log sources: give --log.path, --gateway.syslog-listen, --gateway.journald-unit or `sources:` in --config"
+    )]
     NoSources,
 }
 
@@ -218,6 +220,47 @@ impl Settings {
             sources.push(SourceSettings {
                 name: FLAG_SOURCE.to_string(),
                 input,
+                profile: args.log_profile,
+                dialect: args.errno_dialect,
+                poll_interval: None,
+            });
+        }
+        let named = |sources: &[SourceSettings], name: &str, flag_name: &'static str| {
+            if sources.iter().any(|s| s.name == name) {
+                Err(flag(
+                    flag_name,
+                    format!("forms the source {name:?}, which the config also names"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if !args.syslog_listen.is_empty() {
+            named(&sources, "syslog", "--gateway.syslog-listen")?;
+            let listen = args
+                .syslog_listen
+                .iter()
+                .map(|l| Listen::parse(l).map_err(|m| flag("--gateway.syslog-listen", m)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut c = SyslogConfig::new(listen);
+            c.poll_interval = args.poll_interval;
+            sources.push(SourceSettings {
+                name: "syslog".into(),
+                input: Input::Syslog(c),
+                profile: args.log_profile,
+                dialect: args.errno_dialect,
+                poll_interval: None,
+            });
+        }
+        if !args.journald_units.is_empty() {
+            named(&sources, "journald", "--gateway.journald-unit")?;
+            let mut j = JournaldConfig::new();
+            j.units = args.journald_units.clone();
+            j.start_at = args.log_start_at;
+            j.poll_interval = args.poll_interval;
+            sources.push(SourceSettings {
+                name: "journald".into(),
+                input: Input::Journald(j),
                 profile: args.log_profile,
                 dialect: args.errno_dialect,
                 poll_interval: None,

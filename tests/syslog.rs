@@ -112,6 +112,43 @@ fn logger_over_udp_and_tcp_in_every_format() {
 }
 
 #[test]
+fn the_flag_forms_a_syslog_source() {
+    let e = Exporter::start(&[
+        "--gateway.syslog-listen",
+        "udp://127.0.0.1:0",
+        "--log.profile",
+        "msmail",
+        "--state.dir",
+        "",
+    ]);
+    let bound = e
+        .log_lines()
+        .iter()
+        .find(|l| l.contains("listening for syslog"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|f| f.strip_prefix("address=udp://"))
+        })
+        .map(String::from)
+        .unwrap();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let msg = format!("<13>Dec  1 20:00:00 mx1 smtpgate: {}", line(1));
+    udp.send_to(msg.as_bytes(), bound.as_str()).unwrap();
+    e.wait_for(
+        "gateway_socket_errors_total",
+        &[("source", "syslog"), ("errname", "ENOTCONN")],
+        1.0,
+    );
+    // A bad address is named with its flag, exit 2.
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway_exporter"))
+        .args(["--gateway.syslog-listen", "udp:/nowhere", "--state.dir", ""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gateway.syslog-listen"));
+}
+
+#[test]
 fn rsyslogd_relays_a_file_over_tcp() {
     let Some(rsyslogd) = require("rsyslogd") else {
         return;
