@@ -1,5 +1,7 @@
-//! Stamps the build with the git revision and the rustc version, for
-//! `gateway_exporter_build_info`.
+//! Stamps the build with what Prometheus exporters print in `--version`
+//! and `gateway_exporter_build_info`: revision, branch, rustc version,
+//! build user and date (`SOURCE_DATE_EPOCH` when set, for reproducible
+//! builds).
 
 use std::process::Command;
 
@@ -18,7 +20,27 @@ fn main() {
     let rustc_version = output(&rustc, &["--version"])
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
         .unwrap_or_else(|| "unknown".into());
+    let branch =
+        output("git", &["rev-parse", "--abbrev-ref", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| output("id", &["-un"]))
+        .unwrap_or_else(|| "unknown".into());
+    let host = output("hostname", &[]).unwrap_or_else(|| "unknown".into());
+    let date = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(epoch) => output(
+            "date",
+            &["-u", "-d", &format!("@{epoch}"), "+%Y%m%d-%H:%M:%S"],
+        ),
+        Err(_) => output("date", &["-u", "+%Y%m%d-%H:%M:%S"]),
+    }
+    .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=GATEWAY_EXPORTER_REVISION={revision}");
+    println!("cargo:rustc-env=GATEWAY_EXPORTER_BRANCH={branch}");
+    println!("cargo:rustc-env=GATEWAY_EXPORTER_BUILD_USER={user}@{host}");
+    println!("cargo:rustc-env=GATEWAY_EXPORTER_BUILD_DATE={date}");
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     println!("cargo:rustc-env=GATEWAY_EXPORTER_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");

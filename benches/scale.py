@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """What many files cost: idle CPU, latency of a new line, and memory.
 
+(Input flags are given by their old names, which every build accepts, so
+--base can time a build from before they moved to --gateway.*.)
+
   benches/scale.py [--files 5000] [--seconds 30] [--backlog-files 300]
                    [--bin target/release/gateway_exporter] [--base OLD_BINARY]
 

@@ -14,13 +14,16 @@ use crate::source::file::StartAt;
 #[derive(Debug, Parser)]
 #[command(
     name = "gateway_exporter",
-    version,
+    disable_version_flag = true,
     about = "Counts the socket errors gateways log, by operation and errno, for Prometheus.",
     long_about = "Counts the socket errors gateways log, by operation and errno, for Prometheus.\n\n\
         Without a subcommand it serves: it follows the configured logs and serves /metrics.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// Print the version, revision and build, as Prometheus exporters do.
+    #[arg(long, global = false)]
+    pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
@@ -58,7 +61,11 @@ pub struct ClassifyArgs {
     pub config: Option<PathBuf>,
     /// Lines longer than this many bytes (64 B to 16 MiB) are counted as
     /// oversize and skipped.
-    #[arg(long = "log.max-line-bytes", default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(
+        long = "gateway.max-line-bytes",
+        alias = "log.max-line-bytes",
+        default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES
+    )]
     pub max_line_bytes: usize,
 }
 
@@ -88,7 +95,11 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// A log file or glob to follow (repeatable); forms a source named
     /// "default" beside those of the config.
-    #[arg(long = "log.path", value_name = "PATH_OR_GLOB")]
+    #[arg(
+        long = "gateway.log-path",
+        alias = "log.path",
+        value_name = "PATH_OR_GLOB"
+    )]
     pub log_paths: Vec<String>,
     /// A syslog address to listen on (repeatable): udp://HOST:PORT or
     /// tcp://HOST:PORT; forms a source named "syslog" with --log.profile.
@@ -98,23 +109,42 @@ pub struct ServeArgs {
     /// named "journald" with --log.profile and --log.start-at.
     #[arg(long = "gateway.journald-unit", value_name = "UNIT")]
     pub journald_units: Vec<String>,
-    /// Profile of the --log.path source.
-    #[arg(long = "log.profile", default_value = "auto", value_parser = profile_parser())]
+    /// Profile of the --gateway.log-path source.
+    #[arg(
+        long = "gateway.log-profile",
+        alias = "log.profile",
+        default_value = "auto",
+        value_parser = profile_parser()
+    )]
     pub log_profile: Profile,
-    /// Numbering of bare numbers in the --log.path source (default: the
+    /// Numbering of bare numbers in the --gateway.log-path source (default: the
     /// profile's own).
-    #[arg(long = "errno.dialect", value_parser = parse_dialect)]
+    #[arg(long = "gateway.errno-dialect", alias = "errno.dialect", value_parser = parse_dialect)]
     pub errno_dialect: Option<Dialect>,
-    /// Where the --log.path source starts in files present at startup:
+    /// Where the --gateway.log-path source starts in files present at startup:
     /// end (like tail -F) or beginning.
-    #[arg(long = "log.start-at", default_value = "end", value_parser = parse_start_at)]
+    #[arg(
+        long = "gateway.start-at",
+        alias = "log.start-at",
+        default_value = "end",
+        value_parser = parse_start_at
+    )]
     pub log_start_at: StartAt,
     /// Lines longer than this many bytes (64 B to 16 MiB) are counted as
     /// oversize and skipped.
-    #[arg(long = "log.max-line-bytes", default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES)]
+    #[arg(
+        long = "gateway.max-line-bytes",
+        alias = "log.max-line-bytes",
+        default_value_t = crate::limits::DEFAULT_MAX_LINE_BYTES
+    )]
     pub max_line_bytes: usize,
     /// Longest wait between checks of a log file (inotify wakes earlier).
-    #[arg(long = "log.poll-interval", default_value = "1s", value_parser = parse_duration)]
+    #[arg(
+        long = "gateway.poll-interval",
+        alias = "log.poll-interval",
+        default_value = "1s",
+        value_parser = parse_duration
+    )]
     pub poll_interval: Duration,
     /// Addresses to listen on (repeatable); ":10057" is every interface.
     #[arg(long = "web.listen-address", default_value = ":10057")]
@@ -163,6 +193,33 @@ pub struct ServeArgs {
     /// Output format of log messages: logfmt or json.
     #[arg(long = "log.format", default_value = "logfmt")]
     pub log_format: crate::logging::Format,
+}
+
+/// The input flags' names before they moved to `--gateway.*` (in every
+/// Prometheus exporter `--log.*` means the exporter's own logging). They
+/// still work, as hidden aliases, and each use is warned about once.
+pub const DEPRECATED_FLAGS: &[(&str, &str)] = &[
+    ("--log.path", "--gateway.log-path"),
+    ("--log.profile", "--gateway.log-profile"),
+    ("--errno.dialect", "--gateway.errno-dialect"),
+    ("--log.start-at", "--gateway.start-at"),
+    ("--log.max-line-bytes", "--gateway.max-line-bytes"),
+    ("--log.poll-interval", "--gateway.poll-interval"),
+];
+
+/// The deprecated flags among `args` (the process's arguments), each with
+/// its new name.
+pub fn deprecated_in(args: &[String]) -> Vec<(&'static str, &'static str)> {
+    let mut found: Vec<(&str, &str)> = DEPRECATED_FLAGS
+        .iter()
+        .filter(|(old, _)| {
+            args.iter()
+                .any(|a| a == old || a.strip_prefix(old).is_some_and(|r| r.starts_with('=')))
+        })
+        .copied()
+        .collect();
+    found.dedup();
+    found
 }
 
 fn parse_start_at(s: &str) -> Result<StartAt, String> {

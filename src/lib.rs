@@ -9,6 +9,7 @@
 //! - [`limits`]: bounds every stage shares (line length, label values).
 //! - [`clock`]: the wall clock, read in one place.
 //! - [`duration`]: Prometheus' duration grammar.
+//! - [`version`]: what this build is, as Prometheus exporters print it.
 //! - [`errno`]: the tables — numbers and texts of every error, per numbering.
 //! - [`classify`]: a line becomes a [`classify::Verdict`]; one file per format.
 //! - [`source`]: where bytes come from, behind one trait, with positions.
@@ -44,3 +45,4 @@ pub mod serve;
 pub mod settings;
 pub mod sockstat;
 pub mod source;
+pub mod version;

@@ -11,10 +11,14 @@ use gateway_exporter::cli::{Cli, Command};
 use gateway_exporter::config::ConfigError;
 use gateway_exporter::serve::{self, ServeError};
 use gateway_exporter::settings::{self, FileSettings, Settings, SettingsError};
-use gateway_exporter::{logging, report};
+use gateway_exporter::{cli, logging, report, version};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.version {
+        print!("{}", gateway_exporter::version::block());
+        return ExitCode::SUCCESS;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -37,6 +41,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             logging::init(args.log_format, args.log_level);
+            log::info!(
+                version = version::info().as_str(),
+                build_context = version::build_context().as_str();
+                "Starting gateway_exporter"
+            );
+            let argv: Vec<String> = std::env::args().collect();
+            for (old, new) in cli::deprecated_in(&argv) {
+                log::warn!(flag = old, use_instead = new; "deprecated flag: the --log.* flags name the exporter's own logging");
+            }
             let settings = Settings::for_serve(&args)?;
             Ok(serve::run(settings)?)
         }

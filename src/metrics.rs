@@ -271,9 +271,9 @@ impl LogMetrics {
     pub fn touch_build_info(&self) {
         self.build_info
             .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                env!("GATEWAY_EXPORTER_REVISION"),
-                env!("GATEWAY_EXPORTER_RUSTC_VERSION"),
+                crate::version::VERSION,
+                crate::version::REVISION,
+                crate::version::RUSTC,
             ])
             .set(1);
     }

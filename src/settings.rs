@@ -43,7 +43,7 @@ pub const DEFAULT_WATCH_ERRNAMES: &[&str] = &[
     "ECONNREFUSED",
 ];
 
-/// The name of the source the `--log.path` flags form.
+/// The name of the source the `--gateway.log-path` flags form.
 pub const FLAG_SOURCE: &str = "default";
 
 /// Why the inputs were rejected. Every variant means "fix the command line
@@ -55,7 +55,7 @@ pub enum SettingsError {
     #[error("{flag}: {message}")]
     Flag { flag: &'static str, message: String },
     #[error(
-        "no log sources: give --log.path, --gateway.syslog-listen, --gateway.journald-unit or `sources:` in --config"
+        "no log sources: give --gateway.log-path, --gateway.syslog-listen, --gateway.journald-unit or `sources:` in --config"
     )]
     NoSources,
 }
@@ -68,7 +68,7 @@ fn flag(flag: &'static str, message: String) -> SettingsError {
 #[derive(Debug, Clone)]
 pub enum Input {
     File(FollowConfig),
-    /// The exporter's standard input (`type: stdin`, `--log.path -`).
+    /// The exporter's standard input (`type: stdin`, `--gateway.log-path -`).
     Stdin,
     /// Syslog listeners (`type: syslog`).
     Syslog(SyslogConfig),
@@ -189,27 +189,27 @@ impl Settings {
         if !args.log_paths.is_empty() {
             if sources.iter().any(|s| s.name == FLAG_SOURCE) {
                 return Err(flag(
-                    "--log.path",
+                    "--gateway.log-path",
                     format!("forms the source {FLAG_SOURCE:?}, which the config also names"),
                 ));
             }
             let input = if args.log_paths.iter().any(|p| p == "-") {
                 if args.log_paths.len() > 1 {
                     return Err(flag(
-                        "--log.path",
+                        "--gateway.log-path",
                         "- (standard input) is a source of its own: give it alone".into(),
                     ));
                 }
                 if sources.iter().any(|s| matches!(s.input, Input::Stdin)) {
                     return Err(flag(
-                        "--log.path",
+                        "--gateway.log-path",
                         "- (standard input): the config has a stdin source already".into(),
                     ));
                 }
                 Input::Stdin
             } else {
                 for p in &args.log_paths {
-                    check_path(p).map_err(|m| flag("--log.path", m))?;
+                    check_path(p).map_err(|m| flag("--gateway.log-path", m))?;
                 }
                 let mut f = FollowConfig::new(args.log_paths.clone());
                 f.start_at = args.log_start_at;
@@ -338,7 +338,7 @@ fn max_line_bytes(n: usize) -> Result<usize, SettingsError> {
         Ok(n)
     } else {
         Err(flag(
-            "--log.max-line-bytes",
+            "--gateway.max-line-bytes",
             format!(
                 "{n} is outside {}..={} bytes",
                 MAX_LINE_BYTES_RANGE.start(),
@@ -348,22 +348,49 @@ fn max_line_bytes(n: usize) -> Result<usize, SettingsError> {
     }
 }
 
-/// `--state.dir`: empty turns checkpoints off; unset means systemd's
-/// `$STATE_DIRECTORY`, else `/var/lib/gateway_exporter`.
+/// `--state.dir`: empty turns checkpoints off. Unset: systemd's
+/// `$STATE_DIRECTORY` (its first entry), else `/var/lib/gateway_exporter`
+/// for root, else the user's state directory (`$XDG_STATE_HOME`, else
+/// `~/.local/state`) — a default an unprivileged user can write, so
+/// checkpoints never silently fail for want of one.
 fn state_dir(given: Option<&str>) -> Option<PathBuf> {
     match given {
         Some("") => None,
         Some(d) => Some(PathBuf::from(d)),
-        None => Some(
-            std::env::var_os("STATE_DIRECTORY")
-                // systemd may pass several, colon-separated: the first is ours.
-                .and_then(|v| {
-                    v.to_str()
-                        .and_then(|s| s.split(':').next())
-                        .map(PathBuf::from)
-                })
-                .unwrap_or_else(|| PathBuf::from("/var/lib/gateway_exporter")),
-        ),
+        None => Some(default_state_dir(
+            std::env::var_os("STATE_DIRECTORY"),
+            rustix::process::geteuid().is_root(),
+            std::env::var_os("XDG_STATE_HOME"),
+            std::env::var_os("HOME"),
+        )),
+    }
+}
+
+fn default_state_dir(
+    systemd: Option<std::ffi::OsString>,
+    root: bool,
+    xdg_state_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let nonempty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
+    if let Some(first) = nonempty(systemd).and_then(|v| {
+        v.to_str()
+            .and_then(|s| s.split(':').next())
+            .map(PathBuf::from)
+    }) {
+        return first;
+    }
+    if root {
+        return PathBuf::from("/var/lib/gateway_exporter");
+    }
+    // XDG: a relative $XDG_STATE_HOME is invalid and ignored.
+    let base = nonempty(xdg_state_home)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| nonempty(home).map(|h| PathBuf::from(h).join(".local/state")));
+    match base {
+        Some(b) => b.join("gateway_exporter"),
+        None => PathBuf::from("/var/lib/gateway_exporter"),
     }
 }
 
@@ -890,6 +917,27 @@ mod tests {
             let e = err(text);
             assert!(e.starts_with(at), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn state_dir_defaults_follow_systemd_then_root_then_xdg() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            default_state_dir(os("/var/lib/gw:/other"), false, None, os("/home/u")),
+            PathBuf::from("/var/lib/gw")
+        );
+        assert_eq!(
+            default_state_dir(None, true, os("/x"), os("/root")),
+            PathBuf::from("/var/lib/gateway_exporter")
+        );
+        assert_eq!(
+            default_state_dir(None, false, os("/home/u/.st"), os("/home/u")),
+            PathBuf::from("/home/u/.st/gateway_exporter")
+        );
+        assert_eq!(
+            default_state_dir(None, false, os("relative"), os("/home/u")),
+            PathBuf::from("/home/u/.local/state/gateway_exporter")
+        );
     }
 
     #[test]

@@ -432,3 +432,64 @@ fn counts_survive_a_restart_and_bad_state_starts_fresh() {
         "{saved}"
     );
 }
+
+/// Run as an unprivileged user with no --state.dir, checkpoints go to the
+/// user's state directory ($HOME/.local/state/gateway_exporter) and a
+/// restart keeps counts exactly.
+#[test]
+fn non_root_defaults_keep_counts_across_a_restart() {
+    if !rustix_is_root() || require("setpriv").is_none() {
+        return;
+    }
+    let dir = tmpdir("nonroot");
+    let home = dir.join("home");
+    let log = dir.join("gw.log");
+    std::fs::create_dir_all(&home).unwrap();
+    append(&log, &errors(0, 3));
+    for p in [&dir, &home] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let status = Command::new("chown")
+        .args([
+            "-R",
+            "nobody:nogroup",
+            home.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cmd = || {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_gateway_exporter"))
+            .env("HOME", &home)
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("STATE_DIRECTORY");
+        c
+    };
+    let args = [
+        "--gateway.log-path",
+        log.to_str().unwrap(),
+        "--gateway.log-profile",
+        "msmail",
+        "--gateway.start-at",
+        "beginning",
+    ];
+    let e = Exporter::start_with_default_state(cmd(), &args);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 3.0);
+    assert_eq!(e.stop().code(), Some(0));
+    assert!(
+        home.join(".local/state/gateway_exporter/gateway_exporter.state.json")
+            .is_file()
+    );
+    append(&log, &errors(3, 2));
+    let e = Exporter::start_with_default_state(cmd(), &args);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 5.0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        sum(&e.scrape(), "gateway_socket_errors_total", ENOTCONN),
+        Some(5.0)
+    );
+    assert_eq!(e.stop().code(), Some(0));
+}

@@ -132,11 +132,14 @@ fn a_good_config_passes_both() {
 #[test]
 fn flags_are_named_in_their_errors() {
     for (args, says) in [
-        (&["--log.path", ""][..], "--log.path: an empty path"),
-        (&["--log.path", "/l/[x"][..], "--log.path: bad glob"),
+        (&["--log.path", ""][..], "--gateway.log-path: an empty path"),
         (
-            &["--log.path", "x.log", "--log.max-line-bytes", "0"][..],
-            "--log.max-line-bytes: 0 is outside",
+            &["--gateway.log-path", "/l/[x"][..],
+            "--gateway.log-path: bad glob",
+        ),
+        (
+            &["--log.path", "x.log", "--gateway.max-line-bytes", "0"][..],
+            "--gateway.max-line-bytes: 0 is outside",
         ),
     ] {
         let out = bin()
@@ -146,5 +149,67 @@ fn flags_are_named_in_their_errors() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(message(&out).contains(says), "{args:?}: {}", message(&out));
+    }
+}
+
+#[test]
+fn old_flag_names_still_work_and_warn() {
+    let dir = std::env::temp_dir().join(format!("gwexp-settings-{}-old", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("gw.log");
+    std::fs::write(&log, "").unwrap();
+    let mut child = bin()
+        .args(["--log.path", log.to_str().unwrap(), "--log.profile=msmail"])
+        .args(["--web.listen-address", "127.0.0.1:0", "--state.dir", ""])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let listening = line.contains("msg=listening");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(
+        text.contains("Starting gateway_exporter") && text.contains("version=\"(version="),
+        "{text}"
+    );
+    for (old, new) in [
+        ("--log.path", "--gateway.log-path"),
+        ("--log.profile", "--gateway.log-profile"),
+    ] {
+        assert!(
+            text.contains(&format!("flag={old}")) && text.contains(&format!("use_instead={new}")),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn version_is_printed_like_every_prometheus_exporter() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "gateway_exporter, version {} (branch: ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+    assert!(first.contains(", revision: "), "{text}");
+    for field in ["build user:", "build date:", "rustc version:", "platform:"] {
+        assert!(text.contains(&format!("  {field}")), "{text}");
     }
 }

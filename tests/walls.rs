@@ -11,6 +11,7 @@ const ORDER: &[&str] = &[
     "limits",
     "clock",
     "duration",
+    "version",
     "errno",
     "classify",
     "source",

@@ -66,6 +66,13 @@ impl Exporter {
         Self::spawn(cmd, args, Stdio::null())
     }
 
+    /// Starts it without a `--state.dir` of the test's: the exporter's
+    /// own default applies (the caller isolates it, e.g. through HOME).
+    pub fn start_with_default_state(mut cmd: Command, args: &[&str]) -> Exporter {
+        cmd.env("GWEXP_TEST_DEFAULT_STATE", "1");
+        Self::spawn(cmd, args, Stdio::null())
+    }
+
     /// Starts it with a pipe on its standard input, and hands the pipe over.
     pub fn start_piped(args: &[&str]) -> (Exporter, std::process::ChildStdin) {
         let cmd = Command::new(env!("CARGO_BIN_EXE_gateway_exporter"));
@@ -77,7 +84,8 @@ impl Exporter {
     fn spawn(mut cmd: Command, args: &[&str], stdin: Stdio) -> Exporter {
         // Tests never share the default state directory: each exporter
         // gets its own.
-        if !args.contains(&"--state.dir") {
+        let default_state = cmd.get_envs().any(|(k, _)| k == "GWEXP_TEST_DEFAULT_STATE");
+        if !args.contains(&"--state.dir") && !default_state {
             static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let dir = tmpdir(&format!("state-{n}"));

@@ -382,7 +382,9 @@ impl Follower {
             .collect();
         for id in gone {
             if let Some(t) = self.tracked.remove(&id) {
-                self.by_path.remove(&t.path);
+                if self.by_path.get(&t.path) == Some(&id) {
+                    self.by_path.remove(&t.path);
+                }
                 self.rotated_away(t, sink);
             }
         }
@@ -439,7 +441,10 @@ impl Follower {
         if let Some(t) = self.tracked.get_mut(&id) {
             if t.path != path {
                 // Renamed to another matched path: same file, same offset.
-                self.by_path.remove(&t.path);
+                // Its old path may name another file by now.
+                if self.by_path.get(&t.path) == Some(&id) {
+                    self.by_path.remove(&t.path);
+                }
                 t.path = path.to_path_buf();
                 self.by_path.insert(path.to_path_buf(), id);
             } else if !self.by_path.contains_key(path) {
