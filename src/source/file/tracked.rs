@@ -107,7 +107,10 @@ impl Tracked {
     }
 
     /// Whether `meta` (a fresh `stat` of the path) shows the file exactly
-    /// as the last read left it.
+    /// as the last read left it. The kernel stamps times from a coarse
+    /// clock (a tick of a few ms): a file truncated and rewritten to exactly
+    /// its old length within the tick of the last `stat` is read at its next
+    /// change, not at once.
     pub(super) fn unchanged(&self, meta: &std::fs::Metadata) -> bool {
         self.seen == Some(Seen::of(meta)) && meta.len() == self.read_to
     }
