@@ -275,6 +275,12 @@ fn exactly_once_through_rotations_and_sigkill() {
             shared.killed_mid_rotation.store(true, Ordering::Release);
         }
         std::thread::sleep(Duration::from_millis(rng.below(300)));
+        // Keep what each restart resumes from: a failure can then be
+        // traced to the checkpoint that misled it.
+        let _ = std::fs::copy(
+            state.join("gateway_exporter.state.json"),
+            dir.join(format!("resumed-{restarts}.state.json")),
+        );
         let e = Exporter::start(&args);
         *shared.addr.lock().unwrap() = Some(e.addr);
         exporter = Some(e);

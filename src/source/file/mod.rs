@@ -736,6 +736,37 @@ mod tests {
         assert_eq!(s.lines, ["first"]);
     }
 
+    /// copytruncate's copy caught half-written is a copy, not a new file:
+    /// reading it from its start would count the original's lines twice.
+    #[test]
+    fn a_copy_still_being_written_is_not_read_as_new() {
+        let d = dir("copying");
+        let log = d.join("gw.log");
+        let lines: String = (0..50)
+            .map(|i| format!("{i:04} a line long enough to fill the head\n"))
+            .collect();
+        append(&log, &lines);
+        let mut cfg = FollowConfig::new(vec![log.display().to_string()]);
+        cfg.rotated = vec![format!("{}.*", log.display())];
+        cfg.start_at = StartAt::Beginning;
+        cfg.drain_grace = Duration::ZERO;
+        let mut f = Follower::new(cfg);
+        let mut s = Collect::default();
+        let _ = f.poll_once(&mut s);
+        assert_eq!(s.lines.len(), 50);
+        // The copy so far: its first 40 bytes, fewer than the head.
+        std::fs::write(d.join("gw.log.1"), &lines.as_bytes()[..40]).unwrap();
+        let _ = f.poll_once(&mut s);
+        assert_eq!(s.lines.len(), 50, "a partial copy was read as a new file");
+        // The copy completes, the original is truncated and written anew.
+        std::fs::write(d.join("gw.log.1"), &lines).unwrap();
+        std::fs::write(&log, "after 1\n").unwrap();
+        let _ = f.poll_once(&mut s);
+        let _ = f.poll_once(&mut s);
+        assert_eq!(s.lines.len(), 51, "{:?}", &s.lines[50..]);
+        assert_eq!(s.lines.last().map(String::as_str), Some("after 1"));
+    }
+
     #[test]
     fn compressed_rotations_are_ignored() {
         let d = dir("gz");

@@ -11,12 +11,21 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::identity::{FileId, FileMark, fnv1a, head_matches};
+use super::identity::{FileId, FileMark, fnv1a, head_matches, read_at_most};
 use super::open::{id_of, open_regular};
 use super::paths::glob_files;
 use super::tracked::Tracked;
 use super::{Draining, Follower, PassSink};
 use crate::source::RotationKind;
+
+/// Whether `file`'s bytes so far agree with `head` (all of it, or as
+/// much of it as the file holds yet: a copy being written).
+fn starts_like(file: &File, head: &[u8]) -> io::Result<bool> {
+    let mut buf = [0u8; super::identity::HEAD_BYTES];
+    let want = head.len().min(buf.len());
+    let got = read_at_most(file, &mut buf[..want])?;
+    Ok(buf[..got] == head[..got])
+}
 
 /// How far before the covered time a rotated file without a mark still
 /// counts as unseen (see `read_unseen_rotated`).
@@ -51,12 +60,19 @@ impl Follower {
         if unseen.is_empty() {
             return;
         }
-        let mut heads: Vec<(u32, u64)> = self
+        // The first bytes of every file being read: a rotated file that
+        // starts with them is a copy (copytruncate), finished from the
+        // original's offset when its truncation is seen. A copy still being
+        // written may hold only part of them yet: a prefix counts too, and
+        // such a file is looked at again once it changes.
+        let live_heads: Vec<Vec<u8>> = self
             .tracked
             .values()
             .chain(self.draining.iter().map(|d| &d.t))
-            .map(|t| (t.head.len() as u32, fnv1a(&t.head)))
+            .filter(|t| !t.head.is_empty())
+            .map(|t| t.head.clone())
             .collect();
+        let mut heads: Vec<(u32, u64)> = Vec::new();
         if let Some(resume) = &self.resume {
             heads.extend(resume.values().map(|m| (m.head_len, m.head_hash)));
         }
@@ -69,9 +85,12 @@ impl Follower {
             if self.accounted_for(&file, id) {
                 continue;
             }
-            let is_copy = heads
+            let is_copy = live_heads
                 .iter()
-                .any(|(len, hash)| *len > 0 && head_matches(&file, *len, *hash).unwrap_or(false));
+                .any(|head| starts_like(&file, head).unwrap_or(false))
+                || heads.iter().any(|(len, hash)| {
+                    *len > 0 && head_matches(&file, *len, *hash).unwrap_or(false)
+                });
             if is_copy {
                 continue;
             }
