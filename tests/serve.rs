@@ -493,3 +493,65 @@ fn non_root_defaults_keep_counts_across_a_restart() {
     );
     assert_eq!(e.stop().code(), Some(0));
 }
+
+/// A checkpoint's file that the first pass after a restart cannot open
+/// (here: permissions) and that becomes readable later resumes at its
+/// mark: read from its start, its old lines would be counted twice.
+#[test]
+fn a_file_unreadable_at_restart_resumes_at_its_mark_later() {
+    if !rustix_is_root() || require("setpriv").is_none() {
+        return;
+    }
+    let dir = tmpdir("unreadable-restart");
+    let state = dir.join("state");
+    let log = dir.join("gw.log");
+    std::fs::create_dir_all(&state).unwrap();
+    append(&log, &errors(0, 3));
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let status = Command::new("chown")
+        .args([
+            "nobody:nogroup",
+            state.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cmd = || {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_gateway_exporter"));
+        c
+    };
+    let args = [
+        "--gateway.log-path",
+        log.to_str().unwrap(),
+        "--gateway.log-profile",
+        "msmail",
+        "--gateway.start-at",
+        "beginning",
+        "--state.dir",
+        state.to_str().unwrap(),
+    ];
+    let e = Exporter::start_with(cmd(), &args);
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 3.0);
+    assert_eq!(e.stop().code(), Some(0));
+    let mode = |m| std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(m));
+    mode(0o000).unwrap();
+    let e = Exporter::start_with(cmd(), &args);
+    e.wait_for("gateway_log_up", &[], 0.0);
+    mode(0o644).unwrap();
+    e.wait_for("gateway_log_up", &[], 1.0);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        sum(&e.scrape(), "gateway_socket_errors_total", ENOTCONN),
+        Some(3.0)
+    );
+    append(&log, &errors(3, 2));
+    e.wait_for("gateway_socket_errors_total", ENOTCONN, 5.0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        sum(&e.scrape(), "gateway_socket_errors_total", ENOTCONN),
+        Some(5.0)
+    );
+}

@@ -541,8 +541,20 @@ impl Follower {
         if self.first_pass && self.cfg.start_at == StartAt::End {
             return Ok(len);
         }
-        // Seen at the first pass, opened only now: what was there then is
-        // not new, whatever kept us from opening it.
+        // Known before it could be opened — a checkpoint's file that the
+        // first pass could not open (permissions, the descriptor limit), or
+        // a file seen at the first pass: what was there then is not new.
+        if let Some(m) = self
+            .start_marks
+            .get(&id)
+            .filter(|_| !self.known.contains(&id))
+        {
+            if len >= m.offset && identity::head_matches(file, m.head_len, m.head_hash)? {
+                log::info!(path = m.path.display().to_string().as_str(), offset = m.offset; "resuming file");
+                return Ok(m.offset);
+            }
+            return Ok(0);
+        }
         if let Some(&then) = self.first_seen.get(&id) {
             return Ok(if len >= then { then } else { 0 });
         }
