@@ -685,15 +685,7 @@ fn journald_config(cfg: &ConfigFile, s: &RawSource) -> Result<JournaldConfig, Co
         .flatten()
         .map(|f| cfg.resolve(&f.value))
         .collect();
-    if let Some(v) = &s.start_at {
-        j.start_at = StartAt::parse(&v.value).ok_or_else(|| {
-            ConfigError::at(
-                file,
-                v,
-                format!("unknown start_at {:?}: expected end or beginning", v.value),
-            )
-        })?;
-    }
+    j.start_at = start_at_of(file, s)?;
     Ok(j)
 }
 
@@ -719,67 +711,69 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
     }
     let kind = s.kind.as_ref().map_or("file", |k| k.value.as_str());
     reject_foreign_keys(file, s, kind)?;
-    match s.kind.as_ref().map(|k| (k, k.value.as_str())) {
-        None | Some((_, "file")) => {}
-        Some((_, "syslog")) => {
-            return Ok(SourceSettings {
-                name: name.clone(),
-                input: Input::Syslog(syslog_config(file, s)?),
-                profile: source_profile(file, s)?,
-                dialect: s
-                    .dialect
-                    .as_ref()
-                    .map(|d| dialect_of(file, d))
-                    .transpose()?,
-                poll_interval: None,
-            });
-        }
-        Some((_, "journald")) => {
-            return Ok(SourceSettings {
-                name: name.clone(),
-                input: Input::Journald(journald_config(cfg, s)?),
-                profile: source_profile(file, s)?,
-                dialect: s
-                    .dialect
-                    .as_ref()
-                    .map(|d| dialect_of(file, d))
-                    .transpose()?,
-                poll_interval: None,
-            });
-        }
-        Some((_, "stdin")) => {
-            if let Some(p) = s.paths.first() {
-                return Err(ConfigError::at(
-                    file,
-                    p,
-                    "a stdin source reads no paths: remove `paths`".into(),
-                ));
+    let poll_interval = s
+        .poll_interval
+        .as_ref()
+        .map(|d| crate::duration::parse(&d.value).map_err(|m| ConfigError::at(file, d, m)))
+        .transpose()?;
+    let input = match kind {
+        "file" => {
+            let mut follow = follow_config(cfg, s)?;
+            if let Some(d) = poll_interval {
+                follow.poll_interval = d;
             }
-            return Ok(SourceSettings {
-                name: name.clone(),
-                input: Input::Stdin,
-                profile: source_profile(file, s)?,
-                dialect: s
-                    .dialect
-                    .as_ref()
-                    .map(|d| dialect_of(file, d))
-                    .transpose()?,
-                poll_interval: None,
-            });
+            Input::File(follow)
         }
-        Some((k, other)) => {
+        "syslog" => Input::Syslog(syslog_config(file, s)?),
+        "journald" => Input::Journald(journald_config(cfg, s)?),
+        "stdin" => Input::Stdin,
+        other => {
+            let k = s.kind.as_ref().expect("a type other than file was written");
             return Err(ConfigError::at(
                 file,
                 k,
                 format!("unknown source type {other:?}: expected file, syslog, journald or stdin"),
             ));
         }
+    };
+    Ok(SourceSettings {
+        name: name.clone(),
+        input,
+        profile: source_profile(file, s)?,
+        dialect: s
+            .dialect
+            .as_ref()
+            .map(|d| dialect_of(file, d))
+            .transpose()?,
+        poll_interval,
+    })
+}
+
+/// `start_at`, where a file or journal source starts without a position.
+fn start_at_of(file: &str, s: &RawSource) -> Result<StartAt, ConfigError> {
+    match &s.start_at {
+        None => Ok(StartAt::End),
+        Some(v) => StartAt::parse(&v.value).ok_or_else(|| {
+            ConfigError::at(
+                file,
+                v,
+                format!("unknown start_at {:?}: expected end or beginning", v.value),
+            )
+        }),
     }
+}
+
+/// A file source's paths, rotated names and start.
+fn follow_config(cfg: &ConfigFile, s: &RawSource) -> Result<FollowConfig, ConfigError> {
+    let file = cfg.file.as_str();
     if s.paths.is_empty() {
         return Err(ConfigError::at(
             file,
             &s.name,
-            format!("source {name:?} has no paths: expected a list of files or globs"),
+            format!(
+                "source {:?} has no paths: expected a list of files or globs",
+                s.name.value
+            ),
         ));
     }
     let located_paths = |list: &[Spanned<String>]| -> Result<Vec<String>, ConfigError> {
@@ -790,42 +784,12 @@ fn source(cfg: &ConfigFile, s: &RawSource) -> Result<SourceSettings, ConfigError
             })
             .collect()
     };
-    let profile = source_profile(file, s)?;
-    let dialect = s
-        .dialect
-        .as_ref()
-        .map(|d| dialect_of(file, d))
-        .transpose()?;
-    let start_at = match &s.start_at {
-        None => StartAt::End,
-        Some(v) => StartAt::parse(&v.value).ok_or_else(|| {
-            ConfigError::at(
-                file,
-                v,
-                format!("unknown start_at {:?}: expected end or beginning", v.value),
-            )
-        })?,
-    };
     let mut follow = FollowConfig::new(located_paths(&s.paths)?);
-    follow.start_at = start_at;
+    follow.start_at = start_at_of(file, s)?;
     if let Some(rotated) = &s.rotated {
         follow.rotated = located_paths(rotated)?;
     }
-    let poll_interval = s
-        .poll_interval
-        .as_ref()
-        .map(|d| crate::duration::parse(&d.value).map_err(|m| ConfigError::at(file, d, m)))
-        .transpose()?;
-    if let Some(d) = poll_interval {
-        follow.poll_interval = d;
-    }
-    Ok(SourceSettings {
-        name: name.clone(),
-        input: Input::File(follow),
-        profile,
-        dialect,
-        poll_interval,
-    })
+    Ok(follow)
 }
 
 #[cfg(test)]
