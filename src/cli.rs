@@ -159,9 +159,17 @@ pub struct ServeArgs {
     /// Where runbook links point (default: the exporter's own /runbook).
     #[arg(long = "web.runbook-url")]
     pub runbook_url: Option<String>,
-    /// Most concurrent HTTP connections; more wait for a free slot.
+    /// Most concurrent HTTP connections. When all are taken, a new client
+    /// closes the oldest idle one; it waits only while all are answering.
     #[arg(long = "web.max-connections", default_value_t = 64)]
     pub max_connections: usize,
+    /// exporter-toolkit's web configuration file (TLS, basic auth,
+    /// headers, rate limit); re-read when it or a file it names changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+    /// Serve POST /-/reload (re-read the config), as Prometheus does.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// Where checkpoints (file offsets and counter values) are kept, so
     /// counts survive restarts exactly; empty to turn them off. Default:
     /// $STATE_DIRECTORY (systemd's StateDirectory=), else

@@ -16,6 +16,7 @@
 //! assert!(err.to_string().starts_with("inline.yml:3:"), "{err}");
 //! ```
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -159,27 +160,119 @@ impl ConfigFile {
 
     /// Parses YAML `text`; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<ConfigFile, ConfigError> {
-        let mut cfg: ConfigFile = if text.trim().is_empty() {
-            ConfigFile::default()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| {
-                let (line, column) = e
-                    .location()
-                    .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
-                ConfigError {
-                    file: file.to_string(),
-                    line,
-                    column,
-                    message: first_line(&e.to_string()),
-                }
-            })?
-        };
+        let mut cfg: ConfigFile = parse_yaml(file, text)?;
         cfg.file = file.to_string();
         cfg.path = PathBuf::from(file);
         Ok(cfg)
     }
 
     /// Resolves a path written in the file relative to the file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+}
+
+/// An empty file is the default; anything else must parse whole.
+fn parse_yaml<T: Default + serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map_or((0, 0), |l| (l.line() as usize, l.column() as usize));
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            message: first_line(&e.to_string()),
+        }
+    })
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// exporter-toolkit's web configuration (`--web.config.file`), as written.
+/// Unknown keys are errors, as in the toolkit's strict parsing, so a
+/// misspelt `basic_auth_user` never leaves an exporter open.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfigFile {
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub file: String,
+    #[serde(default)]
+    pub tls_server_config: Option<Spanned<RawTlsServer>>,
+    #[serde(default)]
+    pub http_server_config: Option<RawHttpServer>,
+    #[serde(default)]
+    pub basic_auth_users: Option<BTreeMap<String, Spanned<String>>>,
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<RawRateLimit>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsServer {
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub client_ca: Option<Spanned<String>>,
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
+    pub client_auth_type: Option<Spanned<String>>,
+    pub client_ca_file: Option<Spanned<String>>,
+    pub client_allowed_sans: Option<Vec<Spanned<String>>>,
+    pub min_version: Option<Spanned<String>>,
+    pub max_version: Option<Spanned<String>>,
+    pub cipher_suites: Option<Vec<Spanned<String>>>,
+    pub prefer_server_cipher_suites: Option<bool>,
+    pub curve_preferences: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpServer {
+    /// Accepted for compatibility; this exporter speaks HTTP/1.1.
+    pub http2: Option<bool>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub interval: Option<Spanned<String>>,
+    pub burst: Option<Spanned<u64>>,
+}
+
+impl WebConfigFile {
+    pub fn load(path: &Path) -> Result<WebConfigFile, ConfigError> {
+        let text = read(path)?;
+        let file = path.display().to_string();
+        let mut cfg: WebConfigFile = parse_yaml(&file, &text)?;
+        cfg.file = file;
+        cfg.path = path.to_path_buf();
+        Ok(cfg)
+    }
+
+    /// A path in the file, relative to the file's directory as in the
+    /// toolkit.
     pub fn resolve(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {

@@ -51,7 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 log::warn!(flag = old, use_instead = new; "deprecated flag: the --log.* flags name the exporter's own logging");
             }
             let settings = Settings::for_serve(&args)?;
-            Ok(serve::run(settings)?)
+            let reloader: serve::Reloader = Box::new(move || Settings::for_serve(&args));
+            Ok(serve::run(settings, reloader)?)
         }
         Command::Explain(args) => {
             let c = settings::classifier(&args.classify)?;

@@ -108,6 +108,10 @@ families! {
         "Checkpoints that could not be loaded (op=load) or written (op=write).";
     BUILD_INFO: IntGauge "gateway_exporter_build_info" ["version", "revision", "rustc_version"] false
         "A metric with a constant '1' value labelled by version, revision and the rustc that built the exporter.";
+    RELOAD_OK: IntGauge "gateway_exporter_config_last_reload_successful" [] false
+        "1 when the last configuration reload succeeded (or none was asked), 0 when it failed and the previous configuration is still running.";
+    RELOAD_TIME: Gauge "gateway_exporter_config_last_reload_success_timestamp_seconds" [] false
+        "When the configuration was last loaded successfully (Unix time): at start or at the last reload that succeeded.";
 }
 
 /// Why a series from a checkpoint was not restored.
@@ -223,6 +227,8 @@ pub struct LogMetrics {
     checkpoint_ok: IntGaugeVec,
     checkpoint_errors: IntCounterVec,
     build_info: IntGaugeVec,
+    reload_ok: IntGaugeVec,
+    reload_time: GaugeVec,
     restorable: Vec<(&'static Family, Restorable)>,
     unknown_errnos: Mutex<HashMap<String, HashSet<String>>>,
 }
@@ -260,6 +266,8 @@ impl LogMetrics {
             last_line: d.gauge(&LAST_LINE),
             checkpoint_ok: d.int_gauge(&CHECKPOINT_OK),
             checkpoint_errors: d.counter(&CHECKPOINT_ERRORS),
+            reload_ok: d.int_gauge(&RELOAD_OK),
+            reload_time: d.gauge(&RELOAD_TIME),
             restorable: std::mem::take(&mut d.restorable),
             unknown_errnos: Mutex::new(HashMap::new()),
             registry,
@@ -295,6 +303,43 @@ impl LogMetrics {
 
     pub fn record_checkpoint_error(&self, op: &str) {
         self.checkpoint_errors.with_label_values(&[op]).inc();
+    }
+
+    /// The outcome of the last configuration load (the live exporter).
+    pub fn set_reload(&self, successful: bool, last_success: f64) {
+        self.reload_ok
+            .with_label_values::<&str>(&[])
+            .set(i64::from(successful));
+        self.reload_time
+            .with_label_values::<&str>(&[])
+            .set(last_success);
+    }
+
+    /// After a reload: what the new counters cannot know from a checkpoint
+    /// (the families that are not persisted) is taken from the old ones,
+    /// for the sources that stay, so a reload does not look like a
+    /// restart: last-line times (the later of both) and the checkpoint
+    /// series.
+    pub fn carry_over(&self, old: &LogMetrics, sources: &[&str]) {
+        for source in sources {
+            if let Ok(g) = old.last_line.get_metric_with_label_values(&[source]) {
+                let now = self.last_line.with_label_values(&[source]);
+                now.set(now.get().max(g.get()));
+            }
+        }
+        // Only series the old counters had: without checkpoints there are
+        // none, and a reload must not make them appear.
+        if let Ok(ok) = old.checkpoint_ok.get_metric_with_label_values::<&str>(&[]) {
+            let new_ok = self.checkpoint_ok.with_label_values::<&str>(&[]);
+            new_ok.set(new_ok.get().max(ok.get()));
+        }
+        for op in ["load", "write"] {
+            if let Ok(before) = old.checkpoint_errors.get_metric_with_label_values(&[op]) {
+                self.checkpoint_errors
+                    .with_label_values(&[op])
+                    .inc_by(before.get());
+            }
+        }
     }
 
     pub fn registry(&self) -> &Registry {

@@ -42,12 +42,22 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::checkpoint::{self, Journal, Persisted, SourceKey};
+use crate::checkpoint::{self, Journal, Persisted, SourceKey, State};
 use crate::classify::{Classifier, Op};
 use crate::clock::unix_now;
 use crate::errno::Errname;
 use crate::metrics::{BlockCounter, LogMetrics, render_registry};
 use crate::source::{Position, ReadErrorReason, RotationKind, Sink, Source, Status};
+
+fn keys(cfg: &PipelineConfig) -> Vec<SourceKey> {
+    cfg.sources
+        .iter()
+        .map(|s| SourceKey {
+            name: s.name.clone(),
+            identity: s.identity.clone(),
+        })
+        .collect()
+}
 
 /// One source, ready to run.
 pub struct PipelineSource {
@@ -99,15 +109,27 @@ impl Pipeline {
     /// Restores the last checkpoint into `metrics`, creates the series that
     /// must exist from the start, and starts one thread per source.
     pub fn start(cfg: PipelineConfig, metrics: LogMetrics) -> Pipeline {
-        let keys: Vec<SourceKey> = cfg
-            .sources
-            .iter()
-            .map(|s| SourceKey {
-                name: s.name.clone(),
-                identity: s.identity.clone(),
-            })
-            .collect();
-        let (journal, restored) = Journal::open(cfg.state_dir.clone(), keys);
+        let (journal, restored) = Journal::open(cfg.state_dir.clone(), keys(&cfg));
+        Self::start_with(cfg, metrics, journal, restored)
+    }
+
+    /// As [`Pipeline::start`], resuming from the state a stopped pipeline
+    /// handed over ([`Pipeline::stop`]) instead of the checkpoint file: a
+    /// configuration reload. Sources that stay (same name, same inputs)
+    /// keep their counts and positions exactly; the state of sources no
+    /// longer configured, or configured with other inputs, is dropped.
+    pub fn resume(cfg: PipelineConfig, metrics: LogMetrics, handed_over: State) -> Pipeline {
+        let (journal, restored) =
+            Journal::from_state(cfg.state_dir.clone(), keys(&cfg), handed_over);
+        Self::start_with(cfg, metrics, journal, restored)
+    }
+
+    fn start_with(
+        cfg: PipelineConfig,
+        metrics: LogMetrics,
+        journal: Journal,
+        restored: checkpoint::Restored,
+    ) -> Pipeline {
         if journal.enabled() {
             metrics.touch_checkpoints();
         }
@@ -196,6 +218,12 @@ impl Pipeline {
     /// Stops every source at its next block, waits for them, and writes a
     /// last checkpoint.
     pub fn shutdown(self) {
+        let _ = self.stop();
+    }
+
+    /// As [`Pipeline::shutdown`], and hands over where every source
+    /// stopped and what it counted, for [`Pipeline::resume`].
+    pub fn stop(self) -> State {
         self.shared.stop.store(true, Ordering::Release);
         for t in self.threads {
             let _ = t.join();
@@ -204,6 +232,10 @@ impl Pipeline {
             let _ = c.join();
         }
         self.shared.checkpoint_then(|| ());
+        // Nothing counts any more: this is exactly what was just persisted.
+        self.shared
+            .journal
+            .final_state(|| self.shared.metrics.snapshot())
     }
 }
 
@@ -244,6 +276,12 @@ impl View {
     pub fn render(&self) -> String {
         self.0
             .checkpoint_then(|| render_registry(self.0.metrics.registry()))
+    }
+
+    /// The counters, read-only in spirit: for carrying what a checkpoint
+    /// does not hold over a reload.
+    pub fn metrics(&self) -> &LogMetrics {
+        &self.0.metrics
     }
 
     /// Socket errors summed by errname.

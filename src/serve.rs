@@ -5,16 +5,23 @@
 //! place that maps a settings variant to a source type), registers the
 //! scrape-time collectors beside the counters, starts the pipeline and
 //! the HTTP server, and adapts the pipeline's read-only view to what the
-//! server asks. Every behaviour lives in `source`, `pipeline` and `http`.
+//! server asks. A reload (SIGHUP, `POST /-/reload`) stops the pipeline,
+//! which hands over its positions and counts, and starts one for the new
+//! settings from there; a web configuration file that changes is re-read.
+//! Every behaviour lives in `source`, `pipeline` and `http`.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
 use crate::checkpoint::CheckpointError;
-use crate::http::{self, Exposition, HttpError};
+use crate::clock::unix_now;
+use crate::http::{self, Exposition, HttpError, SecurityHandle};
 use crate::metrics::LogMetrics;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineSource, View};
-use crate::settings::{Input, Settings, SettingsError, SourceSettings};
+use crate::settings::{Input, Settings, SettingsError, SourceSettings, WebFile};
 use crate::sockstat::udp_drops::UdpSocketRef;
 use crate::source::Source;
 use crate::source::file::{DescriptorBudget, Follower};
@@ -138,59 +145,260 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
     Ok((cfg, metrics))
 }
 
-/// What the HTTP server sees of the pipeline.
-struct Served(View);
+/// Re-reads the command line's config: flags as given at start, files as
+/// they are now.
+pub type Reloader = Box<dyn Fn() -> Result<Settings, SettingsError> + Send + Sync>;
 
-impl Exposition for Served {
-    fn render_metrics(&self) -> String {
-        self.0.render()
+/// The running configuration and its pipeline.
+struct Generation {
+    settings: Settings,
+    pipeline: Pipeline,
+}
+
+/// What the HTTP server and the signal handlers share.
+struct Live {
+    /// What scrapes read; swapped at a reload.
+    view: RwLock<View>,
+    /// Held for the whole of a reload, so two never interleave.
+    current: Mutex<Option<Generation>>,
+    reloader: Reloader,
+    /// The server's handle: a reload or a changed web config file replaces
+    /// what it holds.
+    security: SecurityHandle,
+    last_success: Mutex<f64>,
+}
+
+impl Live {
+    fn view(&self) -> View {
+        self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn errname_totals(&self) -> Vec<(String, u64)> {
-        self.0.errname_totals()
+    /// SIGHUP and `POST /-/reload`: the new configuration runs, or the old
+    /// one keeps running and the reload metric says 0.
+    fn reload(&self) -> Result<(), String> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let failed = |reason: String, view: &View, last_success: f64| {
+            view.metrics().set_reload(false, last_success);
+            log::error!(err = reason.as_str(); "cannot reload the configuration; the previous one keeps running");
+            Err(reason)
+        };
+        let last_success = *self.last_success.lock().unwrap_or_else(|p| p.into_inner());
+        let settings = match (self.reloader)() {
+            Ok(s) => s,
+            Err(e) => return failed(e.to_string(), &self.view(), last_success),
+        };
+        let Some(old) = current.take() else {
+            return Err("the exporter is shutting down".into());
+        };
+        let old_view = self.view();
+        // The old sources stop first: a syslog port they hold is bound
+        // again by the new ones.
+        let handed_over = old.pipeline.stop();
+        let (generation, outcome) = match pipeline_parts(&settings) {
+            Ok((cfg, metrics)) => {
+                let pipeline = Pipeline::resume(cfg, metrics, handed_over);
+                (Generation { settings, pipeline }, Ok(()))
+            }
+            Err(e) => {
+                // Back to the configuration that ran, from where it stopped.
+                let (cfg, metrics) = match pipeline_parts(&old.settings) {
+                    Ok(parts) => parts,
+                    Err(again) => {
+                        log::error!(err = again.to_string().as_str(); "cannot restart the previous configuration either; exiting");
+                        std::process::abort();
+                    }
+                };
+                let pipeline = Pipeline::resume(cfg, metrics, handed_over);
+                let settings = old.settings;
+                (Generation { settings, pipeline }, Err(e.to_string()))
+            }
+        };
+        let metrics = generation.pipeline.metrics();
+        let names: Vec<&str> = generation
+            .settings
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        metrics.carry_over(old_view.metrics(), &names);
+        let new_view = generation.pipeline.view();
+        let result = match outcome {
+            Ok(()) => {
+                let now = unix_now();
+                *self.last_success.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                metrics.set_reload(true, now);
+                self.security.adopt(&generation.settings.http.security);
+                if let Some(web) = &generation.settings.web {
+                    for w in &web.warnings {
+                        log::warn!(file = web.path.display().to_string().as_str(); "{w}");
+                    }
+                }
+                log::info!(sources = names.len(); "configuration reloaded");
+                Ok(())
+            }
+            Err(reason) => failed(reason, &new_view, last_success),
+        };
+        *self.view.write().unwrap_or_else(|p| p.into_inner()) = new_view;
+        *current = Some(generation);
+        result
     }
 
-    fn ready(&self) -> bool {
-        self.0.ready()
+    fn shutdown(&self) {
+        let generation = self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(g) = generation {
+            g.pipeline.shutdown();
+        }
     }
 }
 
-/// Runs the exporter until SIGTERM or SIGINT.
-pub fn run(settings: Settings) -> Result<(), ServeError> {
+/// What the HTTP server sees of the pipeline.
+struct Served(Arc<Live>);
+
+impl Exposition for Served {
+    fn render_metrics(&self) -> String {
+        self.0.view().render()
+    }
+
+    fn errname_totals(&self) -> Vec<(String, u64)> {
+        self.0.view().errname_totals()
+    }
+
+    fn ready(&self) -> bool {
+        self.0.view().ready()
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        self.0.reload()
+    }
+}
+
+/// Runs the exporter until SIGTERM or SIGINT; SIGHUP (and `POST
+/// /-/reload` with `--web.enable-lifecycle`) re-reads the configuration
+/// through `reloader`.
+pub fn run(settings: Settings, reloader: Reloader) -> Result<(), ServeError> {
     // Held until the process ends: a second instance on the same state
     // directory is refused instead of sharing (and serving) its counts.
     let _state_lock = match &settings.state.dir {
         Some(dir) => Some(crate::checkpoint::state::lock_dir(dir)?),
         None => None,
     };
+    if let Some(web) = &settings.web {
+        for w in &web.warnings {
+            log::warn!(file = web.path.display().to_string().as_str(); "{w}");
+        }
+    }
     let (pipeline_cfg, metrics) = pipeline_parts(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    let http_cfg = settings.http;
+    let http_cfg = settings.http.clone();
     runtime.block_on(async move {
         // Bind before starting the sources, so a taken port fails fast.
         let bound = http::bind(&http_cfg).await?;
+        // Signals are caught from here on: SIGHUP would otherwise end the
+        // process (its default action).
+        let hangups = signal(SignalKind::hangup()).ok();
+        let started = unix_now();
+        metrics.set_reload(true, started);
         let pipeline = Pipeline::start(pipeline_cfg, metrics);
         for addr in bound.local_addrs() {
             log::info!(address = addr.to_string().as_str(); "listening");
         }
+        let web = settings.web.clone();
+        let live = Arc::new(Live {
+            view: RwLock::new(pipeline.view()),
+            current: Mutex::new(Some(Generation { settings, pipeline })),
+            reloader,
+            security: http_cfg.security.clone(),
+            last_success: Mutex::new(started),
+        });
+        let watcher = tokio::spawn(watch_web_config(web, http_cfg.security.clone()));
+        let on_hangup = tokio::spawn(reload_on_hangup(hangups, Arc::clone(&live)));
         let result = bound
-            .serve(Arc::new(Served(pipeline.view())), shutdown_signal())
+            .serve(Arc::new(Served(Arc::clone(&live))), shutdown_signal())
             .await;
         log::info!("shutting down");
+        watcher.abort();
+        on_hangup.abort();
         // Sources stop at their next block; joining waits at most about one
         // poll interval.
-        tokio::task::spawn_blocking(move || pipeline.shutdown())
+        tokio::task::spawn_blocking(move || live.shutdown())
             .await
             .ok();
         result.map_err(ServeError::from)
     })
 }
 
+async fn reload_on_hangup(hangups: Option<Signal>, live: Arc<Live>) {
+    let Some(mut hangups) = hangups else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let live = Arc::clone(&live);
+        // The outcome is logged and in the reload metric.
+        let _ = tokio::task::spawn_blocking(move || live.reload()).await;
+    }
+}
+
+/// How often the web configuration and the files it names are checked for
+/// changes: certificates rotated by an agent apply within this.
+const WEB_CONFIG_CHECK: Duration = Duration::from_secs(1);
+
+/// Re-reads the web configuration when it or a file it names changes
+/// (size, modification time or inode), as exporter-toolkit reads it per
+/// request. A file that does not load keeps the previous one serving and
+/// is logged once per change.
+async fn watch_web_config(web: Option<WebFile>, security: SecurityHandle) {
+    let Some(mut web) = web else {
+        return;
+    };
+    let mut seen = fingerprint(&web.files);
+    loop {
+        tokio::time::sleep(WEB_CONFIG_CHECK).await;
+        let now = fingerprint(&web.files);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let path = web.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || crate::settings::web::load(&path)).await;
+        let file = web.path.display().to_string();
+        match loaded {
+            Ok(Ok(cfg)) => {
+                for w in &cfg.warnings {
+                    log::warn!(file = file.as_str(); "{w}");
+                }
+                security.replace(cfg.security);
+                web.files = cfg.files;
+                seen = fingerprint(&web.files);
+                log::info!(file = file.as_str(); "web configuration reloaded");
+            }
+            Ok(Err(e)) => {
+                log::error!(file = file.as_str(), err = e.to_string().as_str(); "cannot reload the web configuration; the previous one keeps serving");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn fingerprint(files: &[PathBuf]) -> Vec<Option<(u64, i64, i64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .map(|m| (m.len(), m.mtime(), m.mtime_nsec(), m.ino()))
+        })
+        .collect()
+}
+
 async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
     match (term, int) {

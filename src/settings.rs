@@ -33,6 +33,8 @@ use crate::source::file::{FollowConfig, StartAt, paths};
 use crate::source::journald::JournaldConfig;
 use crate::source::syslog::{Listen, SyslogConfig};
 
+pub mod web;
+
 /// The errnames whose write-error series exist from the start by default:
 /// the failures KB Q100707's advice is about, and their usual companions.
 pub const DEFAULT_WATCH_ERRNAMES: &[&str] = &[
@@ -163,6 +165,18 @@ pub struct Settings {
     pub state: StateSettings,
     pub http: HttpConfig,
     pub sockstat: SockstatConfig,
+    /// `--web.config.file`, when given: what to watch and what to warn of.
+    /// The [`http::Security`] it describes is in `http`.
+    pub web: Option<WebFile>,
+}
+
+/// Where the web configuration came from.
+#[derive(Debug, Clone)]
+pub struct WebFile {
+    pub path: PathBuf,
+    /// The file and every file it names (certificates, keys, CAs).
+    pub files: Vec<PathBuf>,
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -280,6 +294,19 @@ impl Settings {
         http_cfg.telemetry_path = args.telemetry_path.clone();
         http_cfg.external_url = args.external_url.clone();
         http_cfg.max_connections = args.max_connections;
+        http_cfg.enable_lifecycle = args.enable_lifecycle;
+        let web = match &args.web_config_file {
+            None => None,
+            Some(path) => {
+                let loaded = web::load(path)?;
+                http_cfg.security = http::SecurityHandle::new(loaded.security);
+                Some(WebFile {
+                    path: path.clone(),
+                    files: loaded.files,
+                    warnings: loaded.warnings,
+                })
+            }
+        };
         if let Some(url) = &args.runbook_url {
             http_cfg.runbook_url = url.clone();
         }
@@ -316,6 +343,7 @@ impl Settings {
                 process_names,
                 udp_sockets: Vec::new(),
             },
+            web,
         })
     }
 

@@ -134,6 +134,34 @@ impl Journal {
                 }
             },
         };
+        Self::from_stored(dir, sources, stored, restored)
+    }
+
+    /// As [`Journal::open`], from a state handed over in memory (a reload:
+    /// the previous journal's last [`Journal::final_state`]) instead of the
+    /// file, so a reload resumes exactly where the old sources stopped,
+    /// with or without a state directory.
+    pub fn from_state(
+        dir: Option<PathBuf>,
+        sources: Vec<SourceKey>,
+        state: State,
+    ) -> (Journal, Restored) {
+        Self::from_stored(dir, sources, Some(state), Restored::default())
+    }
+
+    /// The state as a checkpoint would write it now, `counters` included;
+    /// taken while no source counts.
+    pub fn final_state(&self, counters: impl FnOnce() -> Counters) -> State {
+        let _exclusive = self.commit.write().unwrap_or_else(|p| p.into_inner());
+        self.state(counters())
+    }
+
+    fn from_stored(
+        dir: Option<PathBuf>,
+        sources: Vec<SourceKey>,
+        stored: Option<State>,
+        mut restored: Restored,
+    ) -> (Journal, Restored) {
         let now = crate::clock::unix_now();
         let mut positions = Vec::new();
         let mut covered = Vec::new();

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use super::HttpError;
 
@@ -101,15 +101,19 @@ fn ipv6_available() -> bool {
     UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok()
 }
 
+/// Connections the kernel completes and queues before we accept them.
+/// std's default is 128; a burst of idle clients connecting at once would
+/// fill that and leave a scrape's SYN to be retried a second later.
+const ACCEPT_BACKLOG: u32 = 4096;
+
 /// Binds every address, failing on the first that will not bind.
 ///
 /// Linux's default (`net.ipv6.bindv6only=0`) makes a socket on `[::]` take
 /// IPv4 connections too, and then `0.0.0.0` on the same port is "in use" by
-/// ourselves. tokio and std cannot set `IPV6_V6ONLY` before binding, so an
-/// IPv4 wildcard that a dual-stack `[::]` listener on the same port already
-/// covers is skipped rather than bound.
+/// ourselves. So an IPv4 wildcard that a dual-stack `[::]` listener on the
+/// same port already covers is skipped rather than bound.
 pub(super) fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, HttpError> {
-    let mut listeners: Vec<(SocketAddr, std::net::TcpListener)> = Vec::new();
+    let mut listeners: Vec<(SocketAddr, TcpListener)> = Vec::new();
     for &addr in addrs {
         let covered = addr.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED)
             && listeners.iter().any(|(requested, listener)| {
@@ -120,24 +124,25 @@ pub(super) fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, HttpErr
             continue;
         }
         let bind_error = |source| HttpError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
-        listener.set_nonblocking(true).map_err(bind_error)?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .map_err(bind_error)?;
+        // As Go's net.Listen does: a restart need not wait for TIME_WAIT.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(addr).map_err(bind_error)?;
+        let listener = socket.listen(ACCEPT_BACKLOG).map_err(bind_error)?;
         listeners.push((addr, listener));
     }
-    listeners
-        .into_iter()
-        .map(|(addr, listener)| {
-            TcpListener::from_std(listener).map_err(|source| HttpError::Bind { addr, source })
-        })
-        .collect()
+    Ok(listeners.into_iter().map(|(_, l)| l).collect())
 }
 
-/// Reads `IPV6_V6ONLY` back after bind. std deprecated this getter together
-/// with its setter (setting it after bind has no effect), but reading it is
-/// exactly right and is the only way to learn what the sysctl default gave.
-#[allow(deprecated)]
-fn is_dual_stack(listener: &std::net::TcpListener) -> bool {
-    listener.only_v6().is_ok_and(|only| !only)
+/// Reads `IPV6_V6ONLY` back after bind: the only way to learn what the
+/// sysctl default gave.
+fn is_dual_stack(listener: &TcpListener) -> bool {
+    rustix::net::sockopt::ipv6_v6only(listener).is_ok_and(|only| !only)
 }
 
 #[cfg(test)]

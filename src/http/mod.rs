@@ -2,8 +2,11 @@
 //! routes Prometheus and people use.
 //!
 //! This module owns the sockets and the wire: it binds, accepts (at most
-//! [`HttpConfig::max_connections`] at a time), times out clients that never
-//! finish their headers, answers `/metrics` (gzip when the client accepts
+//! [`HttpConfig::max_connections`] at a time, closing idle clients first
+//! when a new one needs the slot), times out clients that never finish
+//! their headers or TLS handshake, enforces exporter-toolkit's web
+//! configuration (TLS, basic auth, headers, rate limit: [`Security`],
+//! built by the settings layer), answers `/metrics` (gzip when the client accepts
 //! it), the landing page `/`, `/-/healthy`, `/-/ready` and the runbook
 //! `/runbook` (the alerts' `runbook_url` target), and shuts down
 //! gracefully. It must not own or update counters, read logs or decide
@@ -42,7 +45,9 @@ mod landing;
 mod listen;
 mod routes;
 mod runbook;
+mod security;
 mod server;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,6 +55,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use listen::parse_listen_address;
+pub use security::{ALLOWED_HEADERS, RateLimit, Security, SecurityHandle, valid_bcrypt_hash};
 pub use server::Bound;
 
 /// The metrics path when none is configured, as in every Prometheus exporter.
@@ -59,10 +65,11 @@ pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 /// one per scraping server; the rest is room for people and probes.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
-/// How long a client may take to send a request's headers, and how long an
-/// idle keep-alive connection is kept (hyper runs the same timer while it
-/// waits for the next request).
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (or finish a TLS
+/// handshake), and how long an idle keep-alive connection is kept (hyper
+/// runs the same timer while it waits for the next request). Short: a
+/// scrape sends its whole request at once.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long in-flight requests get to finish once shutdown starts.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -81,6 +88,11 @@ pub trait Exposition: Send + Sync + 'static {
     fn errname_totals(&self) -> Vec<(String, u64)>;
     /// True once every source has started (for /-/ready).
     fn ready(&self) -> bool;
+    /// `POST /-/reload`: re-read the configuration. Runs on the blocking
+    /// pool. The error says why the old configuration stays.
+    fn reload(&self) -> Result<(), String> {
+        Err("reloading is not supported here".to_string())
+    }
 }
 
 /// Everything the server needs to know, already parsed: the caller resolves
@@ -105,6 +117,11 @@ pub struct HttpConfig {
     /// default `/runbook` follows `--web.external-url`; a full URL is used
     /// as it is.
     pub runbook_url: String,
+    /// TLS, basic auth, headers and rate limit (`--web.config.file`);
+    /// replaceable while serving.
+    pub security: SecurityHandle,
+    /// `--web.enable-lifecycle`: serve `POST /-/reload`.
+    pub enable_lifecycle: bool,
 }
 
 impl HttpConfig {
@@ -118,6 +135,8 @@ impl HttpConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             version: env!("CARGO_PKG_VERSION").to_string(),
             runbook_url: "/runbook".to_string(),
+            security: SecurityHandle::new(Security::default()),
+            enable_lifecycle: false,
         }
     }
 }

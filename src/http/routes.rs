@@ -29,6 +29,8 @@ enum Route {
     Landing,
     Healthy,
     Ready,
+    /// `POST /-/reload`, only with `--web.enable-lifecycle`.
+    Reload,
     Runbook,
     /// `/` when an external URL moves everything under a prefix.
     ToPrefix,
@@ -43,6 +45,9 @@ pub(super) struct Routes {
     landing: String,
     healthy: String,
     ready: String,
+    /// `None` without `--web.enable-lifecycle`: the path is then a 404, as
+    /// in Prometheus.
+    reload: Option<String>,
     /// Where the landing page's runbook link points.
     runbook: String,
     /// Where this server answers with the runbook page.
@@ -81,6 +86,7 @@ impl Routes {
             landing: format!("{prefix}/"),
             healthy: format!("{prefix}/-/healthy"),
             ready: format!("{prefix}/-/ready"),
+            reload: cfg.enable_lifecycle.then(|| format!("{prefix}/-/reload")),
             runbook,
             runbook_page: format!("{prefix}/runbook"),
             version: cfg.version.clone(),
@@ -99,6 +105,8 @@ impl Routes {
             Some(Route::Healthy)
         } else if path == self.ready {
             Some(Route::Ready)
+        } else if self.reload.as_deref() == Some(path) {
+            Some(Route::Reload)
         } else if path == self.runbook_page {
             Some(Route::Runbook)
         } else if path == "/" {
@@ -117,6 +125,9 @@ impl Routes {
         let Some(route) = self.route(req.uri().path()) else {
             return text(StatusCode::NOT_FOUND, "404 page not found\n");
         };
+        if route == Route::Reload {
+            return reload(req.method(), Arc::clone(exp)).await;
+        }
         let head = match *req.method() {
             Method::GET => false,
             Method::HEAD => true,
@@ -149,6 +160,8 @@ impl Routes {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Not ready: not every source has started yet.\n",
             ),
+            // Answered before the method check above.
+            Route::Reload => text(StatusCode::NOT_FOUND, "404 page not found\n"),
             Route::Runbook => with_type(
                 StatusCode::OK,
                 HTML,
@@ -167,6 +180,35 @@ impl Routes {
         } else {
             response
         }
+    }
+}
+
+/// Prometheus' lifecycle endpoint: POST or PUT re-reads the configuration;
+/// 200 when the new one runs, 500 with the reason when the old one stays.
+async fn reload(method: &Method, exp: Arc<dyn Exposition>) -> Response<Full<Bytes>> {
+    if *method != Method::POST && *method != Method::PUT {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This endpoint requires a POST or PUT request.\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
+        return response;
+    }
+    // A reload stops and starts sources: the blocking pool, not the
+    // runtime thread that also accepts connections.
+    match tokio::task::spawn_blocking(move || exp.reload()).await {
+        Ok(Ok(())) => text(StatusCode::OK, ""),
+        Ok(Err(reason)) => with_type(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            PLAIN_TEXT,
+            format!("failed to reload config: {reason}\n").into(),
+        ),
+        Err(_) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed to reload config\n",
+        ),
     }
 }
 
@@ -227,7 +269,7 @@ async fn metrics(exp: Arc<dyn Exposition>, gzip: bool) -> Response<Full<Bytes>> 
     response
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     with_type(status, PLAIN_TEXT, Bytes::from_static(body.as_bytes()))
 }
 
