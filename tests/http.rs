@@ -561,10 +561,7 @@ async fn a_scrape_is_answered_within_a_second_past_idle_and_slowloris_clients() 
                     return;
                 };
                 let header = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-                for chunk in header
-                    .chunks(4)
-                    .chain(std::iter::repeat_n(&b"a"[..], 200))
-                {
+                for chunk in header.chunks(4).chain(std::iter::repeat_n(&b"a"[..], 200)) {
                     if s.write_all(chunk).await.is_err() || *stopped.borrow() {
                         return;
                     }

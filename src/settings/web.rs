@@ -151,6 +151,20 @@ fn tls_settings(
     let file = raw.file.as_str();
     let at = |s: &dyn Located, message: String| SettingsError::Config(s.error(file, message));
     let v = &t.value;
+    // Names first: a typo is reported before any file is read.
+    let client_auth = match &v.client_auth_type {
+        None => ClientAuth::NoClientCert,
+        Some(c) => ClientAuth::from_name(&c.value).ok_or_else(|| {
+            at(
+                c,
+                format!(
+                    "tls_server_config.client_auth_type: unknown {:?}; expected one of {}",
+                    c.value,
+                    ClientAuth::NAMES.join(", ")
+                ),
+            )
+        })?,
+    };
     // Inline PEM or a file, never both, as in the toolkit.
     let mut pem = |inline: &Option<Spanned<String>>,
                    path: &Option<Spanned<String>>,
@@ -235,19 +249,6 @@ fn tls_settings(
         }
     };
 
-    let client_auth = match &v.client_auth_type {
-        None => ClientAuth::NoClientCert,
-        Some(c) => ClientAuth::from_name(&c.value).ok_or_else(|| {
-            at(
-                c,
-                format!(
-                    "tls_server_config.client_auth_type: unknown {:?}; expected one of {}",
-                    c.value,
-                    ClientAuth::NAMES.join(", ")
-                ),
-            )
-        })?,
-    };
     if client_auth.verifies() && client_cas.is_empty() {
         return Err(at(
             t,
