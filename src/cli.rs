@@ -194,6 +194,18 @@ pub struct ServeArgs {
     /// witness (repeatable).
     #[arg(long = "gateway.process", value_name = "NAME")]
     pub gateway_processes: Vec<String>,
+    /// Turn off the TCP counters collector (/proc/net/snmp, netstat).
+    #[arg(long = "no-collector.snmp")]
+    pub no_collector_snmp: bool,
+    /// Turn off the socket usage collector (/proc/net/sockstat).
+    #[arg(long = "no-collector.sockstat")]
+    pub no_collector_sockstat: bool,
+    /// Turn off the per-port connection states collector (sock_diag).
+    #[arg(long = "no-collector.connections")]
+    pub no_collector_connections: bool,
+    /// Turn off the restart witnesses (boot time, gateway process starts).
+    #[arg(long = "no-collector.witness")]
+    pub no_collector_witness: bool,
     /// Only log messages with the given severity or above: debug, info,
     /// warn, error.
     #[arg(long = "log.level", default_value = "info", value_parser = crate::logging::parse_level)]

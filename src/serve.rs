@@ -10,6 +10,8 @@
 //! settings from there; a web configuration file that changes is re-read.
 //! Every behaviour lives in `source`, `pipeline` and `http`.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -113,12 +115,20 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
     }
     let mut sources = Vec::new();
     let mut udp = Vec::new();
+    // Sources with the same profile and dialect share one compiled
+    // classifier (its automata are reference-counted): building one per
+    // source cost about 0.5 MB each.
+    let mut classifiers: HashMap<_, crate::classify::Classifier> = HashMap::new();
     for s in &settings.sources {
+        let classifier = match classifiers.entry((s.profile, s.dialect)) {
+            Entry::Occupied(c) => c.get().clone(),
+            Entry::Vacant(v) => v.insert(settings.classifier(s)?).clone(),
+        };
         sources.push(PipelineSource {
             name: s.name.clone(),
             identity: s.identity(),
             source: build_source(settings, s, &budget, &mut udp)?,
-            classifier: settings.classifier(s)?,
+            classifier,
             watched: settings
                 .watch_errnames
                 .iter()
@@ -294,6 +304,11 @@ pub fn run(settings: Settings, reloader: Reloader) -> Result<(), ServeError> {
     let (pipeline_cfg, metrics) = pipeline_parts(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // Renders and bcrypt checks run here (reloads on threads of their
+        // own). Scrapes take the checkpoint lock in turn anyway, so more
+        // threads would only cost memory (a malloc arena each) when many
+        // clients scrape at once.
+        .max_blocking_threads(2)
         .build()
         .map_err(ServeError::Runtime)?;
     let http_cfg = settings.http.clone();
@@ -341,7 +356,7 @@ async fn reload_on_hangup(hangups: Option<Signal>, live: Arc<Live>) {
     while hangups.recv().await.is_some() {
         let live = Arc::clone(&live);
         // The outcome is logged and in the reload metric.
-        let _ = tokio::task::spawn_blocking(move || live.reload()).await;
+        let _ = http::on_own_thread(move || live.reload()).await;
     }
 }
 

@@ -342,6 +342,16 @@ impl Settings {
                 remote_ports,
                 process_names,
                 udp_sockets: Vec::new(),
+                disabled: [
+                    ("snmp", args.no_collector_snmp),
+                    ("sockstat", args.no_collector_sockstat),
+                    ("connections", args.no_collector_connections),
+                    ("witness", args.no_collector_witness),
+                ]
+                .iter()
+                .filter(|(_, off)| *off)
+                .map(|(name, _)| name.to_string())
+                .collect(),
             },
             web,
         })

@@ -141,6 +141,25 @@ impl HttpConfig {
     }
 }
 
+/// Runs `work` on a thread of its own and waits for it without holding a
+/// runtime thread or a slot of the small blocking pool: for long work (a
+/// reload stops and starts sources) that scrapes must not queue behind.
+/// `None` if `work` panicked.
+pub async fn on_own_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    rx.await.ok()
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {

@@ -196,16 +196,16 @@ async fn reload(method: &Method, exp: Arc<dyn Exposition>) -> Response<Full<Byte
             .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
         return response;
     }
-    // A reload stops and starts sources: the blocking pool, not the
-    // runtime thread that also accepts connections.
-    match tokio::task::spawn_blocking(move || exp.reload()).await {
-        Ok(Ok(())) => text(StatusCode::OK, ""),
-        Ok(Err(reason)) => with_type(
+    // A reload stops and starts sources: not on the runtime thread that
+    // accepts connections, nor in the blocking pool renders use.
+    match super::on_own_thread(move || exp.reload()).await {
+        Some(Ok(())) => text(StatusCode::OK, ""),
+        Some(Err(reason)) => with_type(
             StatusCode::INTERNAL_SERVER_ERROR,
             PLAIN_TEXT,
             format!("failed to reload config: {reason}\n").into(),
         ),
-        Err(_) => text(
+        None => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to reload config\n",
         ),

@@ -74,7 +74,13 @@ pub struct SockstatConfig {
     pub process_names: Vec<String>,
     /// The exporter's syslog UDP sockets, for their kernel drop counts.
     pub udp_sockets: Vec<udp_drops::UdpSocketRef>,
+    /// Collectors turned off (`--no-collector.NAME`), by name.
+    pub disabled: Vec<String>,
 }
+
+/// The collectors that `--no-collector.NAME` can turn off, as node_exporter
+/// names its collectors.
+pub const COLLECTORS: [&str; 4] = ["snmp", "sockstat", "connections", "witness"];
 
 impl Default for SockstatConfig {
     fn default() -> Self {
@@ -84,6 +90,7 @@ impl Default for SockstatConfig {
             remote_ports: Vec::new(),
             process_names: Vec::new(),
             udp_sockets: Vec::new(),
+            disabled: Vec::new(),
         }
     }
 }
@@ -147,18 +154,27 @@ pub fn register(
     cfg: &SockstatConfig,
 ) -> Result<(), prometheus::Error> {
     let procfs = &cfg.procfs;
-    registry.register(Box::new(health::WithHealth::new(
-        snmp::SnmpCollector::new(procfs),
-    )?))?;
-    registry.register(Box::new(health::WithHealth::new(
-        sockstat::SockstatCollector::new(procfs),
-    )?))?;
-    registry.register(Box::new(health::WithHealth::new(
-        connections::ConnectionsCollector::new(procfs, &cfg.local_ports, &cfg.remote_ports),
-    )?))?;
-    registry.register(Box::new(health::WithHealth::new(
-        witness::WitnessCollector::new(procfs, &cfg.process_names),
-    )?))?;
+    let on = |name: &str| !cfg.disabled.iter().any(|d| d == name);
+    if on("snmp") {
+        registry.register(Box::new(health::WithHealth::new(
+            snmp::SnmpCollector::new(procfs),
+        )?))?;
+    }
+    if on("sockstat") {
+        registry.register(Box::new(health::WithHealth::new(
+            sockstat::SockstatCollector::new(procfs),
+        )?))?;
+    }
+    if on("connections") {
+        registry.register(Box::new(health::WithHealth::new(
+            connections::ConnectionsCollector::new(procfs, &cfg.local_ports, &cfg.remote_ports),
+        )?))?;
+    }
+    if on("witness") {
+        registry.register(Box::new(health::WithHealth::new(
+            witness::WitnessCollector::new(procfs, &cfg.process_names),
+        )?))?;
+    }
     if !cfg.udp_sockets.is_empty() {
         registry.register(Box::new(health::WithHealth::new(
             udp_drops::UdpDropsCollector::new(cfg.udp_sockets.clone()),
