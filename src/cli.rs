@@ -170,6 +170,10 @@ pub struct ServeArgs {
     /// Serve POST /-/reload (re-read the config), as Prometheus does.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+    /// Serve on the sockets systemd passes (socket activation, LISTEN_FDS)
+    /// instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
     /// Where checkpoints (file offsets and counter values) are kept, so
     /// counts survive restarts exactly; empty to turn them off. Default:
     /// $STATE_DIRECTORY (systemd's StateDirectory=), else

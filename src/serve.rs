@@ -301,6 +301,13 @@ pub fn run(settings: Settings, reloader: Reloader) -> Result<(), ServeError> {
             log::warn!(file = web.path.display().to_string().as_str(); "{w}");
         }
     }
+    // Taken before any thread starts: the crate clears LISTEN_FDS from the
+    // environment as systemd asks, which is only sound single-threaded.
+    let inherited = if settings.systemd_socket {
+        Some(inherited_sockets()?)
+    } else {
+        None
+    };
     let (pipeline_cfg, metrics) = pipeline_parts(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -314,7 +321,10 @@ pub fn run(settings: Settings, reloader: Reloader) -> Result<(), ServeError> {
     let http_cfg = settings.http.clone();
     runtime.block_on(async move {
         // Bind before starting the sources, so a taken port fails fast.
-        let bound = http::bind(&http_cfg).await?;
+        let bound = match inherited {
+            None => http::bind(&http_cfg).await?,
+            Some(listeners) => http::adopt(&http_cfg, listeners).await?,
+        };
         // Signals are caught from here on: SIGHUP would otherwise end the
         // process (its default action).
         let hangups = signal(SignalKind::hangup()).ok();
@@ -347,6 +357,20 @@ pub fn run(settings: Settings, reloader: Reloader) -> Result<(), ServeError> {
             .ok();
         result.map_err(ServeError::from)
     })
+}
+
+/// The TCP sockets of systemd socket activation (`LISTEN_FDS`).
+fn inherited_sockets() -> Result<Vec<std::net::TcpListener>, ServeError> {
+    let mut fds = listenfd::ListenFd::from_env();
+    let mut listeners = Vec::new();
+    for i in 0..fds.len() {
+        match fds.take_tcp_listener(i) {
+            Ok(Some(l)) => listeners.push(l),
+            Ok(None) => {}
+            Err(e) => return Err(ServeError::Http(HttpError::Inherited(e))),
+        }
+    }
+    Ok(listeners)
 }
 
 async fn reload_on_hangup(hangups: Option<Signal>, live: Arc<Live>) {

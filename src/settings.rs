@@ -168,6 +168,8 @@ pub struct Settings {
     /// `--web.config.file`, when given: what to watch and what to warn of.
     /// The [`http::Security`] it describes is in `http`.
     pub web: Option<WebFile>,
+    /// `--web.systemd-socket`: serve the sockets systemd passes.
+    pub systemd_socket: bool,
 }
 
 /// Where the web configuration came from.
@@ -354,6 +356,7 @@ impl Settings {
                 .collect(),
             },
             web,
+            systemd_socket: args.systemd_socket,
         })
     }
 

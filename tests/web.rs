@@ -530,3 +530,94 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `--web.systemd-socket` under systemd's own activation helper: the
+/// exporter serves the socket it is handed and binds nothing itself.
+#[test]
+fn systemd_socket_activation() {
+    let Some(activate) = require("systemd-socket-activate") else {
+        return;
+    };
+    let dir = tmpdir("web-socket");
+    let log = dir.join("gw.log");
+    std::fs::write(&log, "ERROR write: (57) Socket is not connected\n").unwrap();
+    let port = support::free_port();
+    let state = dir.join("state");
+    // The helper holds the socket and starts the exporter (in its own
+    // process, by exec) at the first connection.
+    let mut child = Command::new(activate)
+        .args([
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            env!("CARGO_BIN_EXE_gateway_exporter"),
+        ])
+        .args([
+            "--gateway.log-path",
+            log.to_str().unwrap(),
+            "--gateway.log-profile",
+            "msmail",
+        ])
+        .args(["--gateway.start-at", "beginning", "--web.systemd-socket"])
+        .arg(format!("--state.dir={}", state.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut counted = None;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            let (status, body) = support::http_get(addr, "/metrics");
+            if status == 200 {
+                counted = support::sum(
+                    &body,
+                    "gateway_socket_errors_total",
+                    &[("errname", "ENOTCONN")],
+                );
+                if counted == Some(1.0) {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        counted,
+        Some(1.0),
+        "the exporter did not serve the passed socket"
+    );
+
+    // Without a passed socket the flag is a usage error, not a silent bind.
+    let out = Command::new(env!("CARGO_BIN_EXE_gateway_exporter"))
+        .args([
+            "--gateway.log-path",
+            log.to_str().unwrap(),
+            "--state.dir",
+            "",
+            "--web.systemd-socket",
+        ])
+        .env_remove("LISTEN_FDS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LISTEN_FDS"));
+
+    // The shipped socket unit verifies beside the service.
+    if let Some(analyze) = require("systemd-analyze") {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd");
+        let out = Command::new(analyze)
+            .args(["verify", "--man=no"])
+            .arg(root.join("gateway_exporter.socket"))
+            .arg(root.join("gateway_exporter.service"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("gateway_exporter.socket"),
+            "systemd-analyze verify: {err}"
+        );
+    }
+}

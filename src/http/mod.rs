@@ -176,6 +176,12 @@ pub enum HttpError {
     },
     #[error("no listen address given")]
     NoListenAddress,
+    #[error(
+        "--web.systemd-socket: no TCP socket was passed (LISTEN_FDS); start through a systemd .socket unit"
+    )]
+    NoInheritedSocket,
+    #[error("--web.systemd-socket: cannot use the passed socket: {0}")]
+    Inherited(#[source] std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -219,4 +225,19 @@ pub async fn serve(
 /// address that would not bind.
 pub async fn bind(cfg: &HttpConfig) -> Result<Bound, HttpError> {
     server::bind(cfg).await
+}
+
+/// As [`bind`], but serves listening sockets the caller already holds
+/// (systemd socket activation, `--web.systemd-socket`); `cfg.listen` is
+/// not used.
+///
+/// # Errors
+///
+/// As [`bind`], and [`HttpError::NoInheritedSocket`] when `inherited` is
+/// empty.
+pub async fn adopt(
+    cfg: &HttpConfig,
+    inherited: Vec<std::net::TcpListener>,
+) -> Result<Bound, HttpError> {
+    server::bind_or_adopt(cfg, Some(inherited)).await
 }

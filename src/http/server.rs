@@ -66,6 +66,15 @@ pub struct Bound {
 /// Async although nothing here waits: turning std listeners into tokio ones
 /// needs a runtime, and an async signature makes that impossible to miss.
 pub(super) async fn bind(cfg: &HttpConfig) -> Result<Bound, HttpError> {
+    bind_or_adopt(cfg, None).await
+}
+
+/// As [`bind`], serving `inherited` listeners (systemd socket activation)
+/// instead of binding `cfg.listen` when given.
+pub(super) async fn bind_or_adopt(
+    cfg: &HttpConfig,
+    inherited: Option<Vec<std::net::TcpListener>>,
+) -> Result<Bound, HttpError> {
     // Check everything that can be wrong with the settings before taking
     // any port, so a typo in a flag does not leave a half-started server.
     let routes = Routes::new(cfg)?;
@@ -83,19 +92,41 @@ pub(super) async fn bind(cfg: &HttpConfig) -> Result<Bound, HttpError> {
             expected: "a duration above zero",
         });
     }
-    if cfg.listen.is_empty() {
-        return Err(HttpError::NoListenAddress);
-    }
-    let listeners = bind_all(&cfg.listen)?;
-    let local_addrs = listeners
-        .iter()
-        .zip(&cfg.listen)
-        .map(|(listener, &addr)| {
-            listener
-                .local_addr()
-                .map_err(|source| HttpError::Bind { addr, source })
-        })
-        .collect::<Result<_, _>>()?;
+    let (listeners, local_addrs) = match inherited {
+        None => {
+            if cfg.listen.is_empty() {
+                return Err(HttpError::NoListenAddress);
+            }
+            let listeners = bind_all(&cfg.listen)?;
+            let local_addrs = listeners
+                .iter()
+                .zip(&cfg.listen)
+                .map(|(listener, &addr)| {
+                    listener
+                        .local_addr()
+                        .map_err(|source| HttpError::Bind { addr, source })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (listeners, local_addrs)
+        }
+        Some(inherited) => {
+            if inherited.is_empty() {
+                return Err(HttpError::NoInheritedSocket);
+            }
+            let mut listeners = Vec::new();
+            let mut local_addrs = Vec::new();
+            for l in inherited {
+                let adopted = l
+                    .set_nonblocking(true)
+                    .and_then(|()| l.local_addr())
+                    .and_then(|addr| Ok((TcpListener::from_std(l)?, addr)));
+                let (listener, addr) = adopted.map_err(HttpError::Inherited)?;
+                listeners.push(listener);
+                local_addrs.push(addr);
+            }
+            (listeners, local_addrs)
+        }
+    };
     Ok(Bound {
         listeners,
         local_addrs,
