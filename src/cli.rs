@@ -198,6 +198,10 @@ pub struct ServeArgs {
     /// witness (repeatable).
     #[arg(long = "gateway.process", value_name = "NAME")]
     pub gateway_processes: Vec<String>,
+    /// The windows gateway_socket_error_windows counts, by the lines' own
+    /// times; keep it equal to the rules' gateway:config:frequent_window_seconds.
+    #[arg(long = "gateway.error-window", default_value = "15m", value_parser = parse_duration)]
+    pub error_window: Duration,
     /// Turn off the TCP counters collector (/proc/net/snmp, netstat).
     #[arg(long = "no-collector.snmp")]
     pub no_collector_snmp: bool,

@@ -9,6 +9,7 @@
 //! - [`limits`]: bounds every stage shares (line length, label values).
 //! - [`clock`]: the wall clock, read in one place.
 //! - [`duration`]: Prometheus' duration grammar.
+//! - [`timestamp`]: when a log line says it was written.
 //! - [`version`]: what this build is, as Prometheus exporters print it.
 //! - [`errno`]: the tables — numbers and texts of every error, per numbering.
 //! - [`classify`]: a line becomes a [`classify::Verdict`]; one file per format.
@@ -45,4 +46,5 @@ pub mod serve;
 pub mod settings;
 pub mod sockstat;
 pub mod source;
+pub mod timestamp;
 pub mod version;

@@ -26,6 +26,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
@@ -35,6 +36,7 @@ use crate::errno::{Dialect, Errname, table};
 pub use crate::limits::MAX_UNKNOWN_ERRNOS_PER_SOURCE;
 use crate::source::syslog::Malformed;
 use crate::source::{ReadErrorReason, RotationKind};
+use crate::timestamp::{LineClock, Zone};
 
 /// The text-format content type Prometheus expects.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -85,6 +87,8 @@ families! {
         "Lines that look like errors (error/fail) but match no rule: a sign the log format changed.";
     REPEATED: Counter "gateway_log_repeated_errors_total" ["source"] true
         "Lines that repeat an earlier socket error or report a cached failure state; not counted as socket errors.";
+    ERROR_WINDOWS: Gauge "gateway_socket_error_windows" ["source", "op", "errname"] false
+        "Separate clock-aligned windows (--gateway.error-window, 15m by default) that held at least one such error within the last 24 hours, by the times the lines carry: a backlog read at once still shows the windows it was written in.";
     LAST_ERROR: Gauge "gateway_last_socket_error_timestamp_seconds" ["source", "op", "errname"] true
         "When the exporter last counted a socket error, by operation and canonical name (Unix time).";
     ROTATIONS: Counter "gateway_log_rotations_total" ["source", "kind"] true
@@ -216,6 +220,11 @@ pub struct LogMetrics {
     unrecognized: IntCounterVec,
     repeated: IntCounterVec,
     last_error: GaugeVec,
+    error_windows: GaugeVec,
+    /// Window indices (time / window length) with errors, by series; the
+    /// last 24 hours' worth.
+    windows: Mutex<HashMap<[String; 3], std::collections::BTreeSet<i64>>>,
+    window_seconds: AtomicU64,
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
     malformed: IntCounterVec,
@@ -255,7 +264,10 @@ impl LogMetrics {
             oversize: d.counter(&OVERSIZE),
             unrecognized: d.counter(&UNRECOGNIZED),
             repeated: d.counter(&REPEATED),
+            error_windows: d.gauge(&ERROR_WINDOWS),
             last_error: d.gauge(&LAST_ERROR),
+            windows: Mutex::new(HashMap::new()),
+            window_seconds: AtomicU64::new(900),
             rotations: d.counter(&ROTATIONS),
             read_errors: d.counter(&READ_ERRORS),
             malformed: d.counter(&SYSLOG_MALFORMED),
@@ -446,10 +458,46 @@ impl LogMetrics {
         self.last_line.with_label_values(&[source]).set(now);
     }
 
-    pub fn mark_error_time(&self, source: &str, op: &str, errname: &str, now: f64) {
-        self.last_error
-            .with_label_values(&[source, op, errname])
-            .set(now);
+    /// The latest time of an error: lines of a rotated file read after
+    /// newer ones never move it back. The error's window is remembered for
+    /// [`LogMetrics::refresh_windows`].
+    pub fn mark_error_time(&self, source: &str, op: &str, errname: &str, at: f64) {
+        let g = self.last_error.with_label_values(&[source, op, errname]);
+        if at > g.get() {
+            g.set(at);
+        }
+        let size = self.window_seconds.load(Ordering::Relaxed) as f64;
+        let index = (at / size).floor() as i64;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let set = windows
+            .entry([source.to_string(), op.to_string(), errname.to_string()])
+            .or_default();
+        set.insert(index);
+        // Bounded whatever the times: a day's windows and a little more.
+        let keep = (86_400.0 / size).ceil() as usize + 2;
+        while set.len() > keep {
+            set.pop_first();
+        }
+    }
+
+    /// The length of the windows `gateway_socket_error_windows` counts;
+    /// set it as the rules' `gateway:config:frequent_window_seconds`.
+    pub fn set_error_window(&self, seconds: u64) {
+        self.window_seconds.store(seconds.max(1), Ordering::Relaxed);
+    }
+
+    /// Sets `gateway_socket_error_windows` for `now`: windows that end
+    /// within the last 24 hours.
+    pub fn refresh_windows(&self, now: f64) {
+        let size = self.window_seconds.load(Ordering::Relaxed) as f64;
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        for (labels, set) in windows.iter_mut() {
+            set.retain(|w| (*w + 1) as f64 * size > now - 86_400.0);
+            let [source, op, errname] = labels;
+            self.error_windows
+                .with_label_values(&[source.as_str(), op.as_str(), errname.as_str()])
+                .set(set.len() as f64);
+        }
     }
 
     pub fn mark_line_time(&self, source: &str, now: f64) {
@@ -675,11 +723,13 @@ impl LogMetrics {
 
 /// Turns blocks of lines into counts: the one place where that happens,
 /// for the live pipeline and `scan` alike. Holds a source's repeat filter,
-/// whose state spans blocks.
+/// whose state spans blocks, and, when times are wanted, its
+/// [`LineClock`].
 pub struct BlockCounter<'a> {
     classifier: &'a Classifier,
     repeats: RepeatFilter,
     target: Option<(&'a LogMetrics, &'a str)>,
+    times: Option<LineClock>,
 }
 
 impl<'a> BlockCounter<'a> {
@@ -690,30 +740,48 @@ impl<'a> BlockCounter<'a> {
             classifier,
             repeats: RepeatFilter::default(),
             target,
+            times: None,
         }
+    }
+
+    /// Takes each counted line's time from the line itself (zone-less
+    /// times in `zone`): the last-error time then is the gateway's, and
+    /// `each` gets it. Only counted lines pay for it.
+    #[must_use]
+    pub fn with_line_times(mut self, zone: Zone) -> Self {
+        self.times = Some(LineClock::new(zone));
+        self
     }
 
     /// Counts `block` (whole lines) and `skipped` lines the framer dropped
     /// as oversize before it. `now`, when given, is the time the lines
     /// arrived (the live exporter; a `scan` has no meaningful "now").
-    /// `each` sees every verdict after the repeat filter. Returns the lines
-    /// and oversize lines, the skipped ones included.
+    /// `each` sees every verdict after the repeat filter, with the line's
+    /// time for events when line times are on. Returns the lines and
+    /// oversize lines, the skipped ones included.
     pub fn count(
         &mut self,
         block: &[u8],
         skipped: u64,
         now: Option<f64>,
-        mut each: impl FnMut(&Verdict<'_>),
+        mut each: impl FnMut(&Verdict<'_>, Option<f64>),
     ) -> BlockStats {
-        let (repeats, target) = (&mut self.repeats, self.target);
+        let (repeats, target, times) = (&mut self.repeats, self.target, &mut self.times);
         let mut stats = BlockStats::default();
         if !block.is_empty() {
-            stats = self.classifier.scan_block(block, |v, _| {
+            let reference = now.unwrap_or_else(crate::clock::unix_now);
+            stats = self.classifier.scan_block(block, |v, line| {
                 let v = repeats.apply(v);
+                let line_time = match (&v, times.as_mut()) {
+                    (Verdict::Event(_), Some(clock)) => Some(clock.time_of(line, reference)),
+                    _ => None,
+                };
                 if let Some((m, source)) = target {
-                    m.record_verdict(source, &v, now);
+                    // The gateway's time when the line says it, else the
+                    // reading's.
+                    m.record_verdict(source, &v, line_time.or(now));
                 }
-                each(&v);
+                each(&v, line_time);
             });
             if let Some((m, source)) = target {
                 m.add_block(source, stats);

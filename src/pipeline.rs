@@ -48,6 +48,7 @@ use crate::clock::unix_now;
 use crate::errno::Errname;
 use crate::metrics::{BlockCounter, LogMetrics, render_registry};
 use crate::source::{Position, ReadErrorReason, RotationKind, Sink, Source, Status};
+use crate::timestamp::Zone;
 
 fn keys(cfg: &PipelineConfig) -> Vec<SourceKey> {
     cfg.sources
@@ -78,6 +79,8 @@ pub struct PipelineConfig {
     pub state_dir: Option<PathBuf>,
     /// How often a checkpoint is written besides scrapes and shutdown.
     pub checkpoint_interval: Duration,
+    /// The zone of line times written without one (the host's).
+    pub zone: Zone,
 }
 
 impl PipelineConfig {
@@ -86,6 +89,7 @@ impl PipelineConfig {
             sources,
             state_dir: None,
             checkpoint_interval: Duration::from_secs(5),
+            zone: Zone::local(),
         }
     }
 }
@@ -96,6 +100,7 @@ struct Shared {
     sources: usize,
     started: AtomicUsize,
     stop: Arc<AtomicBool>,
+    zone: Zone,
 }
 
 /// The running pipeline.
@@ -179,6 +184,7 @@ impl Pipeline {
             sources: cfg.sources.len(),
             started: AtomicUsize::new(0),
             stop: Arc::new(AtomicBool::new(false)),
+            zone: cfg.zone.clone(),
         });
         let mut threads = Vec::new();
         for (index, (src, resume)) in cfg.sources.into_iter().zip(restored.sources).enumerate() {
@@ -274,8 +280,10 @@ pub struct View(Arc<Shared>);
 impl View {
     /// The exposition of every family, once what it shows is persisted.
     pub fn render(&self) -> String {
-        self.0
-            .checkpoint_then(|| render_registry(self.0.metrics.registry()))
+        self.0.checkpoint_then(|| {
+            self.0.metrics.refresh_windows(unix_now());
+            render_registry(self.0.metrics.registry())
+        })
     }
 
     /// The counters, read-only in spirit: for carrying what a checkpoint
@@ -314,7 +322,8 @@ fn run_source(
         index,
         name: &name,
         unheld: false,
-        counter: BlockCounter::new(&classifier, Some((&shared.metrics, &name))),
+        counter: BlockCounter::new(&classifier, Some((&shared.metrics, &name)))
+            .with_line_times(shared.zone.clone()),
         shared: &shared,
     };
     // A pass covers what was there when it started; only once it has
@@ -351,7 +360,7 @@ impl Sink for PipelineSink<'_> {
             // Counting and recording the position must be one step for
             // checkpoints.
             let _counting = shared.journal.counting();
-            self.counter.count(block, oversize, Some(now), |_| {});
+            self.counter.count(block, oversize, Some(now), |_, _| {});
             // Bytes of files are counted as the recorded offset advances,
             // so they too are exact across restarts.
             match (shared.journal.record(self.index, at), at.offset()) {

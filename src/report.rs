@@ -156,7 +156,7 @@ pub fn scan_reader(
     let mut framer = Framer::new(c.max_line_bytes());
     let mut counter = BlockCounter::new(c, metrics);
     let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
-        let stats = counter.count(d.block, d.oversize, None, |v| tally.absorb(v));
+        let stats = counter.count(d.block, d.oversize, None, |v, _| tally.absorb(v));
         tally.lines += stats.lines;
         tally.oversize += stats.oversize;
     };

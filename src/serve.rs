@@ -141,6 +141,7 @@ fn pipeline_parts(settings: &Settings) -> Result<(PipelineConfig, LogMetrics), S
     cfg.checkpoint_interval = settings.state.checkpoint_interval;
     let metrics = LogMetrics::new();
     metrics.touch_build_info();
+    metrics.set_error_window(settings.error_window.as_secs());
     metrics.set_descriptor_budget(budget.limit());
     // The process collector reads /proc/self; where there is none it
     // only drops those series.

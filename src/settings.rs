@@ -170,6 +170,8 @@ pub struct Settings {
     pub web: Option<WebFile>,
     /// `--web.systemd-socket`: serve the sockets systemd passes.
     pub systemd_socket: bool,
+    /// `--gateway.error-window`.
+    pub error_window: Duration,
 }
 
 /// Where the web configuration came from.
@@ -357,6 +359,7 @@ impl Settings {
             },
             web,
             systemd_socket: args.systemd_socket,
+            error_window: error_window(args.error_window)?,
         })
     }
 
@@ -371,6 +374,17 @@ impl Settings {
         )
         .map_err(|m| flag("--config", format!("source {:?}: {m}", source.name)))
     }
+}
+
+/// Whole seconds, a minute to a day: the rules' windows are of that kind.
+fn error_window(d: Duration) -> Result<Duration, SettingsError> {
+    if d < Duration::from_secs(60) || d > Duration::from_secs(86_400) || d.subsec_nanos() != 0 {
+        return Err(flag(
+            "--gateway.error-window",
+            format!("{d:?}: expected whole seconds from 1m to 1d"),
+        ));
+    }
+    Ok(d)
 }
 
 /// `--log.max-line-bytes` within its documented range.

@@ -11,6 +11,7 @@ const ORDER: &[&str] = &[
     "limits",
     "clock",
     "duration",
+    "timestamp",
     "version",
     "errno",
     "classify",

@@ -13,7 +13,8 @@
 //! source's thread dies, even if the exporter is SIGKILLed), and killed on
 //! drop. A child that exits is restarted with backoff (1 s doubling to
 //! 30 s) from the last cursor, and the source reports itself down
-//! meanwhile. The line given to the classifier is `IDENTIFIER[PID]: MESSAGE`,
+//! meanwhile. The line given to the classifier is `TIME IDENTIFIER[PID]: MESSAGE`
+//! (TIME the entry's `__REALTIME_TIMESTAMP` in RFC 3339, UTC),
 //! the shape syslog gives Postfix's lines in files, so profiles match alike.
 
 use std::io::{BufRead, BufReader, Read};
@@ -239,7 +240,15 @@ pub fn entry_line(json: &[u8]) -> Option<(Vec<u8>, String)> {
     };
     let ident = text("SYSLOG_IDENTIFIER").or_else(|| text("_COMM"));
     let pid = text("SYSLOG_PID").or_else(|| text("_PID"));
-    let mut line = Vec::with_capacity(message.len() + 48);
+    let mut line = Vec::with_capacity(message.len() + 80);
+    // The entry's own time leads the line, as rsyslog's RFC 3339 files
+    // have it: what the classifier sees is a file's line, and a backlog
+    // read after a restart keeps the times the gateway logged.
+    if let Some(us) = text("__REALTIME_TIMESTAMP").and_then(|t| t.parse::<u64>().ok()) {
+        let stamp = crate::timestamp::rfc3339_utc((us / 1_000_000) as f64);
+        line.extend_from_slice(stamp.trim_end_matches('Z').as_bytes());
+        line.extend_from_slice(format!(".{:06}Z ", us % 1_000_000).as_bytes());
+    }
     if let Some(ident) = ident {
         line.extend_from_slice(ident.as_bytes());
         if let Some(pid) = pid {
@@ -355,6 +364,14 @@ mod tests {
         assert_eq!(
             line,
             b"postfix/smtp[42]: connect to mx[192.0.2.1]:25: Connection refused"
+        );
+        let (line, _) = entry_line(
+            br#"{"__CURSOR":"c","__REALTIME_TIMESTAMP":"1795860001250000","SYSLOG_IDENTIFIER":"smtpgate","MESSAGE":"ERROR write: (57) Socket is not connected"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            b"2026-11-28T10:00:01.250000Z smtpgate: ERROR write: (57) Socket is not connected"
         );
         let (line, _) = entry_line(br#"{"__CURSOR":"c","MESSAGE":[104,105,10,33]}"#).unwrap();
         assert_eq!(line, b"hi !");
