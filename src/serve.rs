@@ -153,6 +153,14 @@ impl Exposition for Served {
     fn ready(&self) -> bool {
         self.0.ready()
     }
+
+    fn source_statuses(&self) -> Vec<crate::status::SourceStatus> {
+        self.0.source_statuses()
+    }
+
+    fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
+        self.0.errname_history()
+    }
 }
 
 /// Runs the exporter until SIGTERM or SIGINT.

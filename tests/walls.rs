@@ -18,6 +18,7 @@ const ORDER: &[&str] = &[
     "checkpoint",
     "metrics",
     "sockstat",
+    "status",
     "pipeline",
     "report",
     "http",
