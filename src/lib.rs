@@ -17,6 +17,7 @@
 //! - [`checkpoint`]: what survives a restart, and the journal that feeds it.
 //! - [`metrics`]: the counters, each family declared once, and block counting.
 //! - [`sockstat`]: scrape-time collectors of the host's socket statistics.
+//! - [`status`]: each source's latest state and 24 h of errname totals.
 //! - [`pipeline`]: runs sources into the counters, one thread per source.
 //! - [`report`]: the `scan` and `explain` commands' output.
 //! - [`http`]: the HTTP server and its routes; it renders, never counts.
@@ -46,5 +47,6 @@ pub mod serve;
 pub mod settings;
 pub mod sockstat;
 pub mod source;
+pub mod status;
 pub mod timestamp;
 pub mod version;

@@ -677,6 +677,26 @@ impl LogMetrics {
         v
     }
 
+    /// When each source last counted a socket error (any op and name),
+    /// restored values included; sources that never did are absent.
+    pub fn last_error_times(&self) -> HashMap<String, f64> {
+        let mut out: HashMap<String, f64> = HashMap::new();
+        for family in self.registry.gather() {
+            if family.name() != LAST_ERROR.name {
+                continue;
+            }
+            for m in family.get_metric() {
+                let Some(source) = m.get_label().iter().find(|l| l.name() == "source") else {
+                    continue;
+                };
+                let at = m.get_gauge().get_value();
+                let e = out.entry(source.value().to_string()).or_insert(at);
+                *e = e.max(at);
+            }
+        }
+        out
+    }
+
     /// Makes the per-source series exist at 0.
     pub fn touch_source(&self, source: &str) {
         for c in [
@@ -846,5 +866,17 @@ mod tests {
             .filter(|l| l.starts_with("gateway_socket_errors_total{"))
             .count();
         assert_eq!(series, MAX_UNKNOWN_ERRNOS_PER_SOURCE + 1);
+    }
+
+    #[test]
+    fn last_error_time_is_the_latest_of_a_source() {
+        let m = LogMetrics::new();
+        m.mark_error_time("a", "write", "EPIPE", 10.0);
+        m.mark_error_time("a", "read", "ECONNRESET", 30.0);
+        m.mark_error_time("b", "write", "EPIPE", 20.0);
+        let t = m.last_error_times();
+        assert_eq!(t.get("a"), Some(&30.0));
+        assert_eq!(t.get("b"), Some(&20.0));
+        assert_eq!(t.get("c"), None);
     }
 }

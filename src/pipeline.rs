@@ -59,6 +59,7 @@ fn keys(cfg: &PipelineConfig) -> Vec<SourceKey> {
         })
         .collect()
 }
+use crate::status::{Board, ErrnameHistory, HISTORY_INTERVAL, History, SourceStatus};
 
 /// One source, ready to run.
 pub struct PipelineSource {
@@ -101,6 +102,10 @@ struct Shared {
     started: AtomicUsize,
     stop: Arc<AtomicBool>,
     zone: Zone,
+    /// What the landing page shows of each source.
+    board: Board,
+    /// The watched errnames' totals over the last day.
+    history: History,
 }
 
 /// The running pipeline.
@@ -108,6 +113,8 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
     checkpointer: Option<JoinHandle<()>>,
+    /// Samples the history; it reads the counters, never waits on them.
+    sampler: JoinHandle<()>,
 }
 
 impl Pipeline {
@@ -178,6 +185,21 @@ impl Pipeline {
         if restored.sources.iter().any(Option::is_some) {
             log::info!(sources = cfg.sources.len(); "resumed from checkpoint");
         }
+        let board = Board::new(
+            &cfg.sources
+                .iter()
+                .map(|s| (s.name.clone(), s.source.kind().to_string()))
+                .collect::<Vec<_>>(),
+        );
+        let history = History::new(
+            cfg.sources
+                .iter()
+                .flat_map(|s| s.watched.iter().map(|(_, n)| n.as_str().to_string()))
+                .collect(),
+        );
+        // The restored totals are the baseline: what a restart brings back
+        // is not an increase of this run.
+        history.record(unix_now(), &metrics.errname_totals());
         let shared = Arc::new(Shared {
             metrics,
             journal,
@@ -185,6 +207,8 @@ impl Pipeline {
             started: AtomicUsize::new(0),
             stop: Arc::new(AtomicBool::new(false)),
             zone: cfg.zone.clone(),
+            board,
+            history,
         });
         let mut threads = Vec::new();
         for (index, (src, resume)) in cfg.sources.into_iter().zip(restored.sources).enumerate() {
@@ -205,10 +229,19 @@ impl Pipeline {
                 },
             )
         });
+        let sampler = {
+            let shared2 = Arc::clone(&shared);
+            checkpoint::every(HISTORY_INTERVAL, Arc::clone(&shared.stop), move || {
+                shared2
+                    .history
+                    .record(unix_now(), &shared2.metrics.errname_totals());
+            })
+        };
         Pipeline {
             shared,
             threads,
             checkpointer,
+            sampler,
         }
     }
 
@@ -237,6 +270,7 @@ impl Pipeline {
         if let Some(c) = self.checkpointer {
             let _ = c.join();
         }
+        let _ = self.sampler.join();
         self.shared.checkpoint_then(|| ());
         // Nothing counts any more: this is exactly what was just persisted.
         self.shared
@@ -301,6 +335,23 @@ impl View {
     pub fn ready(&self) -> bool {
         self.0.started.load(Ordering::Acquire) >= self.0.sources
     }
+
+    /// Every source's latest state, in the configured order.
+    pub fn source_statuses(&self) -> Vec<SourceStatus> {
+        let last_errors = self.0.metrics.last_error_times();
+        let mut statuses = self.0.board.snapshot();
+        for s in &mut statuses {
+            s.last_error = last_errors.get(&s.name).copied();
+        }
+        statuses
+    }
+
+    /// The watched errnames over the last day, the totals now last.
+    pub fn errname_history(&self) -> Vec<ErrnameHistory> {
+        self.0
+            .history
+            .series(unix_now(), &self.0.metrics.errname_totals())
+    }
 }
 
 fn run_source(
@@ -335,6 +386,7 @@ fn run_source(
         }
     };
     pass(&mut source, &mut sink);
+    shared.board.started(index);
     shared.started.fetch_add(1, Ordering::AcqRel);
     log::info!(source = name.as_str(), kind = source.kind(); "reading");
     while !shared.stop.load(Ordering::Acquire) {
@@ -360,7 +412,10 @@ impl Sink for PipelineSink<'_> {
             // Counting and recording the position must be one step for
             // checkpoints.
             let _counting = shared.journal.counting();
-            self.counter.count(block, oversize, Some(now), |_, _| {});
+            let counted = self.counter.count(block, oversize, Some(now), |_, _| {});
+            if counted.lines > 0 {
+                shared.board.line(self.index, now);
+            }
             // Bytes of files are counted as the recorded offset advances,
             // so they too are exact across restarts.
             match (shared.journal.record(self.index, at), at.offset()) {
@@ -402,6 +457,9 @@ impl Sink for PipelineSink<'_> {
                 .record_read_error(self.name, reason.as_str());
             self.shared.journal.changed();
         }
+        self.shared
+            .board
+            .read_error(self.index, what, reason.as_str(), &err.to_string());
         if first {
             log::warn!(source = self.name, path = what, reason = reason.as_str(), err = err.to_string().as_str(); "cannot read log; retrying");
         }
@@ -414,6 +472,7 @@ impl Sink for PipelineSink<'_> {
     }
 
     fn recovered(&mut self, what: &str) {
+        self.shared.board.recovered(self.index, what);
         log::info!(source = self.name, path = what; "log readable again");
     }
 
@@ -424,6 +483,9 @@ impl Sink for PipelineSink<'_> {
 
     fn status(&mut self, status: Status) {
         self.shared.metrics.set_status(self.name, &status);
+        self.shared
+            .board
+            .passed(self.index, status.up, status.files);
         let unheld = status.files_unheld.unwrap_or(0);
         if (unheld > 0) != self.unheld {
             self.unheld = unheld > 0;

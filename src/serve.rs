@@ -285,6 +285,14 @@ impl Exposition for Served {
     fn reload(&self) -> Result<(), String> {
         self.0.reload()
     }
+
+    fn source_statuses(&self) -> Vec<crate::status::SourceStatus> {
+        self.0.view().source_statuses()
+    }
+
+    fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
+        self.0.view().errname_history()
+    }
 }
 
 /// Runs the exporter until SIGTERM or SIGINT; SIGHUP (and `POST

@@ -19,6 +19,7 @@ const ORDER: &[&str] = &[
     "checkpoint",
     "metrics",
     "sockstat",
+    "status",
     "pipeline",
     "report",
     "http",

@@ -93,6 +93,16 @@ pub trait Exposition: Send + Sync + 'static {
     fn reload(&self) -> Result<(), String> {
         Err("reloading is not supported here".to_string())
     }
+    /// Each source's latest state, for the landing page's status table.
+    /// A fake with no sources may leave it empty.
+    fn source_statuses(&self) -> Vec<crate::status::SourceStatus> {
+        Vec::new()
+    }
+    /// The watched errnames' totals over the last day, for the landing
+    /// page's charts (one per errname).
+    fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
+        Vec::new()
+    }
 }
 
 /// Everything the server needs to know, already parsed: the caller resolves

@@ -151,7 +151,7 @@ impl Routes {
                     ready: &self.ready,
                     runbook: &self.runbook,
                 };
-                let page = landing::render(&self.version, &links, exp.errname_totals());
+                let page = landing::page(&self.version, &links, exp.as_ref());
                 with_type(StatusCode::OK, HTML, page.into())
             }
             Route::Healthy => text(StatusCode::OK, "OK"),

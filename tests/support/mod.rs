@@ -349,6 +349,17 @@ impl Prometheus {
     /// Starts Prometheus with `config` (YAML) and any extra files written
     /// beside it (`(name, contents)`), and waits until it is ready.
     pub fn start(bin: &Path, dir: &Path, config: &str, files: &[(&str, &str)]) -> Prometheus {
+        Self::start_with_args(bin, dir, config, files, &[])
+    }
+
+    /// [`Prometheus::start`] with extra flags (`--web.enable-remote-write-receiver`).
+    pub fn start_with_args(
+        bin: &Path,
+        dir: &Path,
+        config: &str,
+        files: &[(&str, &str)],
+        args: &[&str],
+    ) -> Prometheus {
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
@@ -364,7 +375,8 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg("--web.enable-lifecycle");
+            .arg("--web.enable-lifecycle")
+            .args(args);
             cmd
         });
         Prometheus {
