@@ -21,7 +21,9 @@
 // and alerts.yaml, or `jsonnet -S -e '...prometheusYaml'`).
 //
 // Build: jsonnet -e '(import "deploy/mixin/mixin.libsonnet").prometheusAlerts'
-local shipped = std.parseYaml(importstr '../prometheus/rules/gateway.rules.yml');
+// A JSON copy of ../prometheus/rules/gateway.rules.yml (deploy/generate.py
+// writes it; Debian's jsonnet 0.18 std.parseYaml mangles block scalars).
+local shipped = import 'gateway.rules.json';
 local shippedGroup(name) = std.filter(function(g) g.name == name, shipped.groups)[0];
 
 // A PromQL vector of one series with the given labels, as the shipped rules
