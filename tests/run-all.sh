@@ -25,12 +25,24 @@ command -v pgrep >/dev/null 2>&1 || missing+=(procps)
 # TLS peers for tests/web.rs: certificates and handshakes, HTTPS requests.
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The mixin test renders with Debian's jsonnet; kubernetes-validate (PyPI,
+# below) needs pip.
+command -v jsonnet >/dev/null 2>&1 || missing+=(jsonnet)
+command -v kubernetes-validate >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1 \
+  || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Kubernetes manifests' schema check (tests/kubernetes.rs). Debian's
+# Python is externally managed (PEP 668): fall back to overriding that.
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  pip3 install -q kubernetes-validate 2>/dev/null \
+    || pip3 install -q --break-system-packages kubernetes-validate
 fi
 
 cargo fmt --all -- --check
