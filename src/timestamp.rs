@@ -162,14 +162,22 @@ pub fn parse(line: &[u8], now: f64, zone: &Zone) -> Option<f64> {
     }
 }
 
-/// Times for consecutive lines of one source: a line without a time takes
-/// the previous line's, the first ones the reading time; none is ahead of
-/// the reading time by more than [`MAX_FUTURE_SKEW_SECONDS`].
+/// Times for consecutive lines of one source. A line without a time of
+/// its own (a continuation line, a format that logs none) takes the time
+/// of the last line that had one, if that line was read at about the same
+/// moment (the same block of a backlog); otherwise its reading time. No
+/// time is ahead of the reading time by more than
+/// [`MAX_FUTURE_SKEW_SECONDS`].
 #[derive(Debug, Clone, Default)]
 pub struct LineClock {
     zone: Zone,
-    last: Option<f64>,
+    /// The last time a line carried, and when that line was read.
+    last: Option<(f64, f64)>,
 }
+
+/// How close in reading time a line without a time must follow one with
+/// a time to take it over.
+const CARRY_SECONDS: f64 = 1.0;
 
 impl LineClock {
     pub fn new(zone: Zone) -> LineClock {
@@ -178,16 +186,21 @@ impl LineClock {
 
     /// The time of `line`, read at `read_time`.
     pub fn time_of(&mut self, line: &[u8], read_time: f64) -> f64 {
-        let t = parse(line, read_time, &self.zone)
-            .or(self.last)
-            .unwrap_or(read_time);
-        let t = if t > read_time + MAX_FUTURE_SKEW_SECONDS {
+        let t = match parse(line, read_time, &self.zone) {
+            Some(t) => {
+                self.last = Some((t, read_time));
+                t
+            }
+            None => match self.last {
+                Some((t, read)) if (read_time - read).abs() <= CARRY_SECONDS => t,
+                _ => read_time,
+            },
+        };
+        if t > read_time + MAX_FUTURE_SKEW_SECONDS {
             read_time
         } else {
             t
-        };
-        self.last = Some(t);
-        t
+        }
     }
 }
 
@@ -439,8 +452,10 @@ mod tests {
             clock.time_of(b"2026-11-30T00:10:00Z a", read),
             NOV30 + 600.0
         );
-        // A line without one takes the previous line's.
+        // A line without one takes the previous line's, read with it...
         assert_eq!(clock.time_of(b"  continuation", read), NOV30 + 600.0);
+        // ... but not one read later: that is its own reading time.
+        assert_eq!(clock.time_of(b"  later", read + 60.0), read + 60.0);
         // Never in the future beyond the skew.
         assert_eq!(clock.time_of(b"2026-12-05T00:00:00Z a", read), read);
         assert_eq!(
