@@ -26,7 +26,16 @@ pub const BOUNCE_ECHO: RuleSpec = RuleSpec::repeat(
 pub const ADDRESS_DEFER: RuleSpec = RuleSpec::repeat(
     "exim.address_defer",
     Gate::TextsOr(&["emote host"]),
-    r" == \S+ .*\bdefer \((?:[1-9][0-9]{0,8}|-18)\)",
+    r" == \S+ .*\bdefer \((?:[1-9][0-9]{0,8}|-18)\)| == \S+ .*\bdefer \([^)]*\).*: (?:Connection (?:refused|timed out|reset)|No route to host|Network is (?:unreachable|down)|Host is unreachable|Remote host closed connection)",
+);
+
+/// An event hook (`event_action` on `msg:host:defer`, `msg:defer`)
+/// re-logs a deferral that the transport has just logged, quoting its
+/// `$event_data`/errstr.
+pub const EVENT_ECHO: RuleSpec = RuleSpec::repeat(
+    "exim.event_echo",
+    Gate::Texts,
+    r"\b(?:host|message) deferral .*\berrstr <",
 );
 
 pub const RETRY_NOT_REACHED: RuleSpec = RuleSpec::repeat(
@@ -58,6 +67,7 @@ pub const RULES: &[RuleSpec] = &[
     // ERRNO_SMTPCLOSED. SMTP-level deferrals (0, -44, -45) are not socket
     // errors at all and fall through.
     ADDRESS_DEFER,
+    EVENT_ECHO,
     INBOUND_TLS,
     SCANNER_PIPE,
     RuleSpec::event(

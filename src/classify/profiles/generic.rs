@@ -42,6 +42,7 @@ pub const RULES: &[RuleSpec] = &[
     exim::RETRY_NOT_REACHED,
     exim::BOUNCE_ECHO,
     exim::ADDRESS_DEFER,
+    exim::EVENT_ECHO,
     postfix::STATUS_ECHO,
     // Darwin's libnetcore (macOS): `tcp_connection_<callback> <id> <site>
     // error 60` is an errno in BSD numbering, the platform's own.
