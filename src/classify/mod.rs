@@ -594,7 +594,7 @@ mod tests {
     #[test]
     fn scan_block_equals_line_by_line() {
         let c = c();
-        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
+        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom socket error here\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
         let mut scanned = Vec::new();
         let stats = c.scan_block(text, |v, line| {
             scanned.push((format!("{v:?}"), line.to_vec()))
@@ -607,7 +607,7 @@ mod tests {
             })
             .collect();
         assert_eq!(scanned, by_line);
-        assert_eq!(stats.lines, 5);
+        assert_eq!(stats.lines, 6);
         assert_eq!(scanned.len(), 3);
     }
 
