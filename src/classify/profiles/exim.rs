@@ -97,10 +97,12 @@ pub const RULES: &[RuleSpec] = &[
         r"Could not complete (?:sender|recipient) verify callout: \S+ \[[^\]\s]+\](?::[0-9A-Z_]+)? : (?P<text>[^:]+)$",
     )
     .strict(),
-    // Closed or timed out mid-callout: no errno, the op is a read.
+    // Closed or timed out mid-callout: no errno, the op is a read. The
+    // anchor starts with bytes rare in logs ("allout" cost 15% of scan
+    // speed on the bench corpus: Teddy fingerprints "all").
     RuleSpec::event(
         "exim.callout_lost",
-        Gate::TextsOr(&["emote host", "allout"]),
+        Gate::TextsOr(&["emote host", "MTP timeout"]),
         r"Could not complete (?:sender|recipient) verify callout: \S+ \[[^\]\s]+\](?::[0-9A-Z_]+)? : (?:Remote host closed connection in response to |SMTP timeout after )",
     )
     .with_op(Op::Read),
