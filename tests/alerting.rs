@@ -337,7 +337,7 @@ fn enotconn_lines_reach_the_webhook_with_their_runbook() {
         "INFO Sent 3 messages to relay.example.com\n\
          ERROR read: (54) Connection reset by peer\n\
          ERROR write: (32) Broken pipe\n\
-         ERROR mailbox sync failed: unexpected reply\n",
+         ERROR relay session to peer failed: unexpected reply\n",
     );
 
     // A fresh exporter that has never seen ENOTCONN: its zero series (BSD

@@ -145,3 +145,32 @@ fn windows() {
 fn generic() {
     check_profile("generic");
 }
+
+/// `drift.tsv`: the drift flag fires on socket failures in formats no rule
+/// knows, and stays quiet on ordinary system lines.
+#[test]
+fn drift_flag() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/profiles/drift.tsv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = Classifier::builder().build().unwrap();
+    let mut failures = Vec::new();
+    let mut rows = 0;
+    for (i, l) in text.lines().enumerate().skip(1) {
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        let (expect, line) = l.split_once('\t').unwrap();
+        rows += 1;
+        let flagged = matches!(c.classify(line.as_bytes()), Verdict::Unrecognized);
+        let want = match expect {
+            "drift" => true,
+            "quiet" => false,
+            other => panic!("drift.tsv:{}: bad expect {other:?}", i + 1),
+        };
+        if flagged != want {
+            failures.push(format!("drift.tsv:{}: want {expect}: {line}", i + 1));
+        }
+    }
+    assert!(rows >= 10);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -32,6 +32,7 @@ pub mod profiles;
 pub mod repeat;
 pub mod rule;
 pub mod text;
+pub mod vocab;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
@@ -39,15 +40,18 @@ use memchr::{memchr, memrchr};
 pub use op::Op;
 pub use profiles::Profile;
 pub use repeat::RepeatFilter;
-pub use rule::{Action, Gate, Rule, RuleSpec, WitnessSpec};
+pub use rule::{Action, Claim, Gate, Rule, RuleSpec, WitnessSpec};
 use text::{TEXT_ANCHORS, TextTable, case_forms};
 
 use crate::errno::{Dialect, Errname};
 
-/// Words that make a line look like an error report. A line that carries one
-/// but matches no rule is [`Verdict::Unrecognized`]: the early warning that a
-/// gateway changed its log format. Profiles gate on these same literals
-/// where they can, so they cost no extra anchors.
+/// Words that make a line a candidate for the drift flag (as does any
+/// other anchor). A candidate line
+/// that matches no rule is [`Verdict::Unrecognized`] only when it also reads
+/// like a socket failure ([`vocab::looks_like_socket_failure`]): a wrong
+/// password or a missing file is no sign that a gateway changed its format.
+/// Profiles gate on these same literals where they can, so they cost no
+/// extra anchors.
 pub const ERROR_WORDS: &[&str] = &["error", "Error", "ERROR", "fail", "Fail", "FAIL"];
 
 pub use crate::limits::DEFAULT_MAX_LINE_BYTES;
@@ -73,7 +77,8 @@ pub enum Verdict<'c> {
     Event(Event<'c>),
     /// A known repeat of an earlier failure (or a cached state): not counted.
     Repeat { rule: &'c str },
-    /// Looks like an error report but no rule matched.
+    /// Reads like a socket or connection failure (a socket word and a
+    /// failure word) but no rule matched: the drift signal.
     Unrecognized,
     /// Not a socket error.
     NoMatch,
@@ -215,12 +220,17 @@ impl Builder {
                     // Built-in names are checked by a unit test.
                     errname: spec.errname.and_then(|n| crate::errno::table().by_name(n)),
                     witness: spec.witness,
-                    dialect: self.dialect.unwrap_or(profile.default_dialect()),
+                    dialect: self
+                        .dialect
+                        .or(spec.numbering)
+                        .unwrap_or(profile.default_dialect()),
                     anchor_ids,
                 });
             }
         }
-        let error_word_ids: Vec<usize> = ERROR_WORDS.iter().map(|w| anchors.add(w)).collect();
+        for w in ERROR_WORDS {
+            anchors.add(w);
+        }
         if anchors.literals.len() > MAX_ANCHORS {
             return Err(BuildError::TooManyAnchors(anchors.literals.len()));
         }
@@ -233,7 +243,6 @@ impl Builder {
                 *id = order[*id];
             }
         }
-        let error_word_ids: Vec<usize> = error_word_ids.iter().map(|i| order[*i]).collect();
         let every_line = rules.iter().any(|r| r.anchor_ids.is_empty());
         // Leftmost-first lets the searcher use its SIMD (Teddy) prefilter;
         // the overlapping line-level search needs the standard semantics.
@@ -248,7 +257,6 @@ impl Builder {
             buffer_search,
             line_search,
             anchor_literals: anchors.literals,
-            error_word_ids,
             every_line,
             texts: TextTable::new(),
             max_line_bytes: self.max_line_bytes,
@@ -389,7 +397,6 @@ pub struct Classifier {
     buffer_search: AhoCorasick,
     line_search: AhoCorasick,
     anchor_literals: Vec<String>,
-    error_word_ids: Vec<usize>,
     every_line: bool,
     texts: TextTable,
     max_line_bytes: usize,
@@ -445,7 +452,8 @@ impl Classifier {
             }
             match rule.apply(line, &self.texts) {
                 None => continue,
-                Some(Err(())) => return Verdict::Repeat { rule: &rule.name },
+                Some(Err(Claim::Repeat)) => return Verdict::Repeat { rule: &rule.name },
+                Some(Err(Claim::Ignore)) => return Verdict::NoMatch,
                 Some(Ok(found)) => {
                     return Verdict::Event(Event {
                         op: found.op,
@@ -458,7 +466,9 @@ impl Classifier {
                 }
             }
         }
-        if self.error_word_ids.iter().any(|i| present.has(*i)) {
+        // Every candidate line is checked, not only those with an error
+        // word: "connection to x timed out" is drift as much as "error".
+        if vocab::looks_like_socket_failure(line) {
             Verdict::Unrecognized
         } else {
             Verdict::NoMatch
@@ -584,7 +594,7 @@ mod tests {
     #[test]
     fn scan_block_equals_line_by_line() {
         let c = c();
-        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
+        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom socket error here\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
         let mut scanned = Vec::new();
         let stats = c.scan_block(text, |v, line| {
             scanned.push((format!("{v:?}"), line.to_vec()))
@@ -597,7 +607,7 @@ mod tests {
             })
             .collect();
         assert_eq!(scanned, by_line);
-        assert_eq!(stats.lines, 5);
+        assert_eq!(stats.lines, 6);
         assert_eq!(scanned.len(), 3);
     }
 

@@ -73,10 +73,11 @@ impl Op {
         lower.make_ascii_lowercase();
         let op = match &*lower {
             b"write" | b"writev" | b"send" | b"sendmsg" | b"sendto" | b"sendmmsg" | b"sendfile"
-            | b"wsasend" | b"wsasendto" | b"wsasendmsg" | b"ssl_write" | b"sending"
-            | b"writing" | b"sent" => Op::Write,
+            | b"wsasend" | b"wsasendto" | b"wsasendmsg" | b"wsasendex" | b"ssl_write"
+            | b"sending" | b"writing" | b"sent" => Op::Write,
             b"read" | b"readv" | b"recv" | b"recvmsg" | b"recvfrom" | b"recvmmsg" | b"wsarecv"
-            | b"wsarecvfrom" | b"wsarecvmsg" | b"ssl_read" | b"receiving" | b"reading" => Op::Read,
+            | b"wsarecvfrom" | b"wsarecvmsg" | b"wsarecvex" | b"ssl_read" | b"receiving"
+            | b"reading" => Op::Read,
             b"connect" | b"connecting" | b"dial" | b"wsaconnect" | b"ssl_connect"
             | b"connectex" => Op::Connect,
             b"accept" | b"accept4" | b"wsaaccept" | b"acceptex" | b"accepting" | b"ssl_accept" => {

@@ -40,6 +40,11 @@ pub enum Action {
     Repeat,
     /// A known error text anywhere in the line (the `generic` profile).
     TextAnywhere,
+    /// A known line that is not a socket error although it reads like one
+    /// (an inbound client hanging up, an SMTP-level "protocol error", a
+    /// scanner's pipe timing out): claimed so that no later rule counts it
+    /// and the drift flag does not fire on it.
+    Ignore,
 }
 
 /// A built-in rule, as data.
@@ -62,6 +67,10 @@ pub struct RuleSpec {
     pub errname: Option<&'static str>,
     /// How events of this rule are recognised when logged again.
     pub witness: Option<WitnessSpec>,
+    /// The numbering a bare number is read in when the format fixes the
+    /// platform (Darwin's libnetcore lines are BSD numbers whatever the
+    /// profile's default); a configured dialect still wins.
+    pub numbering: Option<Dialect>,
 }
 
 /// Some programs write one failure on several lines that no single line can
@@ -90,6 +99,22 @@ impl RuleSpec {
             vendor_texts: &[],
             errname: None,
             witness: None,
+            numbering: None,
+        }
+    }
+
+    /// Claims a line as "known, not a socket error" (see [`Action::Ignore`]).
+    pub const fn ignore(name: &'static str, gate: Gate, pattern: &'static str) -> RuleSpec {
+        RuleSpec {
+            action: Action::Ignore,
+            ..RuleSpec::event(name, gate, pattern)
+        }
+    }
+
+    pub const fn numbered(self, dialect: Dialect) -> RuleSpec {
+        RuleSpec {
+            numbering: Some(dialect),
+            ..self
         }
     }
 
@@ -175,6 +200,13 @@ pub struct Rule {
     pub anchor_ids: Vec<usize>,
 }
 
+/// How a rule claims a line that it does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Repeat,
+    Ignore,
+}
+
 /// What a rule found, before it is counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -188,9 +220,10 @@ pub struct Found {
 
 impl Rule {
     /// Applies the rule to a line. `None`: the rule does not claim the line.
-    pub fn apply(&self, line: &[u8], texts: &TextTable) -> Option<Result<Found, ()>> {
+    pub fn apply(&self, line: &[u8], texts: &TextTable) -> Option<Result<Found, Claim>> {
         match self.action {
-            Action::Repeat => self.regex.is_match(line).then_some(Err(())),
+            Action::Repeat => self.regex.is_match(line).then_some(Err(Claim::Repeat)),
+            Action::Ignore => self.regex.is_match(line).then_some(Err(Claim::Ignore)),
             Action::Event => {
                 let caps = self.regex.captures(line)?;
                 self.found_in(line, &caps, texts).map(Ok)
@@ -200,6 +233,14 @@ impl Rule {
                 // not consulted.
                 let (start, end, name, text_op) = texts.find_with_op(line)?;
                 let number = adjacent_number(line, start, end);
+                // These texts are as often about files, pipes or a protocol
+                // spoken over the socket as about the socket itself: alone,
+                // they count only in a line that names a socket.
+                if AMBIGUOUS.contains(&name.as_str())
+                    && !crate::classify::vocab::mentions_socket(line)
+                {
+                    return None;
+                }
                 let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
                 let implied = text_op.or_else(|| implied_op(errname));
                 let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
@@ -279,6 +320,10 @@ impl Rule {
     }
 }
 
+/// Error texts that a line must name a socket beside (`close: Bad file
+/// descriptor` on a spool file, an SMTP `Protocol error` reply).
+const AMBIGUOUS: &[&str] = &["EBADF", "EINTR", "EAGAIN", "EPROTO"];
+
 /// Some errors can only come from one operation: a refused connection from
 /// connect(), a broken pipe from a write. When the log does not name the
 /// call before the error, the error names it.
@@ -301,7 +346,7 @@ fn lossy(b: &[u8]) -> String {
 /// `Connection reset by peer (os error 104)`, `errno=104`.
 fn adjacent_number(line: &[u8], start: usize, end: usize) -> Option<&[u8]> {
     let before = trim_end(&line[..start]);
-    // "(104: text" / "[Errno 104] text" / "104: text"
+    // "(104: text" / "[Errno 104] text" / "104: text" / "[50] text"
     let before = before
         .strip_suffix(b":")
         .or_else(|| before.strip_suffix(b"]"))
@@ -310,7 +355,11 @@ fn adjacent_number(line: &[u8], start: usize, end: usize) -> Option<&[u8]> {
         let digits = trailing_digits(b);
         if !digits.is_empty() && digits.len() <= 9 {
             let rest = &b[..b.len() - digits.len()];
-            if rest.ends_with(b"(") || rest.ends_with(b"[Errno ") || rest.ends_with(b"[WinError ") {
+            if rest.ends_with(b"(")
+                || rest.ends_with(b"[")
+                || rest.ends_with(b"[Errno ")
+                || rest.ends_with(b"[WinError ")
+            {
                 return Some(digits);
             }
         }

@@ -28,7 +28,24 @@ use crate::classify::rule::{Gate, RuleSpec};
 // server's whole log candidates. The rules' own words are rarer.
 const GATE: Gate = Gate::TextsOr(&["lost connection", "onversation with", "suspended"]);
 
+/// status= lines that repeat the last address's connect failure; `generic`
+/// shares the rule, since it may be reading a Postfix log too.
+pub const STATUS_ECHO: RuleSpec = RuleSpec::repeat(
+    "postfix.status_repeat",
+    GATE,
+    r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp|error|retry)\[[0-9]+\]: .*\bstatus=[a-z]+ \((?:connect to |delivery temporarily suspended: )",
+);
+
+/// Inbound hang-ups and idle clients (`lost connection after DATA from`,
+/// `timeout after RCPT from`): no errno, not our fault (the direction rule).
+pub const INBOUND_HANGUP: RuleSpec = RuleSpec::ignore(
+    "postfix.inbound_hangup",
+    GATE,
+    r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]*(?:smtpd|postscreen)\[[0-9]+\]: (?:lost connection|timeout) after \S+ (?:\([^)]*\) )?from ",
+);
+
 pub const RULES: &[RuleSpec] = &[
+    INBOUND_HANGUP,
     // postfix/error never connects: everything it says is a cached state.
     RuleSpec::repeat(
         "postfix.suspended",
@@ -50,11 +67,7 @@ pub const RULES: &[RuleSpec] = &[
         GATE,
         r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: [0-9A-Za-z]+: (?:lost connection with \S+|conversation with \S+ timed out) while (?P<stage>.*)",
     ),
-    RuleSpec::repeat(
-        "postfix.status_repeat",
-        GATE,
-        r"\bpostfix[A-Za-z0-9_.-]*/(?:smtp|lmtp)\[[0-9]+\]: .*\bstatus=[a-z]+ \(connect to ",
-    ),
+    STATUS_ECHO,
     RuleSpec::event(
         "postfix.connect",
         GATE,
@@ -70,5 +83,21 @@ pub const RULES: &[RuleSpec] = &[
         r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]+\[[0-9]+\]: SSL_(?:connect|accept) error (?:to|from) \S+: (?P<text>.+)",
     )
     .with_op(Op::Unknown)
+    .strict(),
+    // smtpd and postscreen: a socket call on an accepted connection
+    // (`warning: getpeername: Transport endpoint is not connected`).
+    RuleSpec::event(
+        "postfix.socket_call",
+        GATE,
+        r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]+\[[0-9]+\]: (?:warning: )?(?P<op>getpeername|getsockname|accept|read|write|recv|send|shutdown|connect)(?:\(\))?: (?P<text>.+)",
+    )
+    .strict(),
+    // A daemon failing to reach another over a local socket
+    // (`problem talking to service private/tlsmgr: Connection timed out`).
+    RuleSpec::event(
+        "postfix.service",
+        GATE,
+        r"\bpostfix[A-Za-z0-9_.-]*/[a-z/]+\[[0-9]+\]: (?:warning: )?problem talking to service \S+: (?P<text>.+)",
+    )
     .strict(),
 ];

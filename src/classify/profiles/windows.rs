@@ -12,6 +12,7 @@
 //! `441 4.4.1 Error encountered while communicating with primary target`
 //! summarises connection attempts already logged.
 
+use super::generic::WINSOCK_BARE;
 use crate::classify::rule::{Gate, RuleSpec};
 
 pub const RULES: &[RuleSpec] = &[
@@ -70,4 +71,5 @@ pub const RULES: &[RuleSpec] = &[
     )
     .strict()
     .witness_only(2),
+    WINSOCK_BARE,
 ];

@@ -1,0 +1,136 @@
+//! The words that make a line read like a socket failure, for the drift
+//! flag and for error texts that are not socket errors on their own.
+//!
+//! A line that holds a word of each list and that no rule claims is
+//! [`Verdict::Unrecognized`](super::Verdict::Unrecognized): the early
+//! warning that a gateway changed its format. Both lists are matched as
+//! whole words (runs of letters, digits and `_`), case-insensitively, so
+//! `gtconnect.net` or `send_datagram_available_ping` are no socket words, and
+//! `disconnect` is not `connect`. This runs only on the rare candidate lines
+//! that no rule claimed, and on text matches of ambiguous errors, never on
+//! every line.
+//!
+//! ```
+//! use gateway_exporter::classify::vocab::{looks_like_socket_failure, mentions_socket};
+//! assert!(looks_like_socket_failure(b"peer went away: recv error -3"));
+//! assert!(!looks_like_socket_failure(b"sshd[1]: error: PAM: Authentication failure for root"));
+//! assert!(!mentions_socket(b"fsync(/var/spool/x) failed: Bad file descriptor"));
+//! ```
+
+/// Socket, connection, send/recv and peer words. A library prefix is
+/// dropped (`apr_socket_recv` is `recv`).
+const SOCKET_WORDS: &[&str] = &[
+    "socket",
+    "sockets",
+    "sock",
+    "connect",
+    "connectx",
+    "connecting",
+    "connection",
+    "connections",
+    "send",
+    "sendto",
+    "sendmsg",
+    "recv",
+    "recvfrom",
+    "recvmsg",
+    "wsasend",
+    "wsarecv",
+    "wsarecvex",
+    "peer",
+    "getpeername",
+    "getsockname",
+    "getsockopt",
+    "setsockopt",
+    "accept",
+    "tcp",
+    "udp",
+];
+
+/// Words that say something went wrong.
+const FAILURE_WORDS: &[&str] = &[
+    "error",
+    "errors",
+    "err",
+    "fail",
+    "failed",
+    "failure",
+    "refused",
+    "reset",
+    "timeout",
+    "timed",
+    "unreachable",
+    "abort",
+    "aborted",
+    "broken",
+    "lost",
+    "closed",
+    "unable",
+    "cannot",
+];
+
+/// Whether `line` names a socket or connection.
+pub fn mentions_socket(line: &[u8]) -> bool {
+    words(line)
+        .any(|w| is_in(w, SOCKET_WORDS) || last_part(w).is_some_and(|p| is_in(p, SOCKET_WORDS)))
+}
+
+/// Whether `line` reads like a socket or connection failure: a socket word
+/// and a failure word.
+pub fn looks_like_socket_failure(line: &[u8]) -> bool {
+    let (mut socket, mut failure) = (false, false);
+    for w in words(line) {
+        socket = socket
+            || is_in(w, SOCKET_WORDS)
+            || last_part(w).is_some_and(|p| is_in(p, SOCKET_WORDS));
+        failure = failure || is_in(w, FAILURE_WORDS);
+        if socket && failure {
+            return true;
+        }
+    }
+    false
+}
+
+fn last_part(word: &[u8]) -> Option<&[u8]> {
+    let last = word.rsplit(|b| *b == b'_').next()?;
+    (last.len() < word.len()).then_some(last)
+}
+
+fn is_in(word: &[u8], list: &[&str]) -> bool {
+    list.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(word))
+}
+
+fn words(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    s.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+        .filter(|w| !w.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_system_lines_are_not_socket_failures() {
+        for line in [
+            "sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=h1.gtconnect.net  user=root",
+            "sshd[24200]: error: Received disconnect from 192.0.2.4: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]",
+            "[error] [client 192.0.2.7] Directory index forbidden by rule: /var/www/html/",
+            "WindowServer[96]: send_datagram_available_ping: pid 1 failed to act on a ping it dequeued before timing out.",
+            "kernel: ACPI Error: Method parse/execution failed",
+        ] {
+            assert!(!looks_like_socket_failure(line.as_bytes()), "{line}");
+        }
+    }
+
+    #[test]
+    fn socket_failures_in_unknown_formats_are() {
+        for line in [
+            "proxy: connection to 192.0.2.8 failed, giving up",
+            "apr_socket_recv failed (-1)",
+            "lost TCP session with 198.51.100.2",
+            "peer 203.0.113.1 went away: error 12",
+        ] {
+            assert!(looks_like_socket_failure(line.as_bytes()), "{line}");
+        }
+    }
+}
