@@ -82,6 +82,13 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Socket errors per time bucket (by the lines' own times) instead of
+    /// totals: a table, JSON, or a bar chart on a terminal.
+    #[arg(long)]
+    pub timeline: bool,
+    /// The timeline's bucket (Prometheus duration: 15m, 1h, 1d).
+    #[arg(long, default_value = "1h", value_parser = parse_duration, requires = "timeline")]
+    pub bucket: Duration,
     /// Files to scan; `-` is stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

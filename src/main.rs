@@ -2,7 +2,7 @@
 //! settings, run the command, and map errors to exit codes (2 = bad config
 //! or usage, 1 = any other failure).
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("gateway_exporter: {e:#}");
             let usage = e.downcast_ref::<SettingsError>().is_some()
+                || e.downcast_ref::<report::ScanError>()
+                    .is_some_and(|s| matches!(s, report::ScanError::Usage(_)))
                 || e.downcast_ref::<ConfigError>().is_some()
                 || e.downcast_ref::<ServeError>()
                     .is_some_and(ServeError::is_usage);
@@ -63,8 +65,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Scan(args) => {
             let c = settings::classifier(&args.classify)?;
+            let bucket = args.bucket.as_secs();
+            if args.timeline && (bucket == 0 || args.bucket.subsec_nanos() != 0) {
+                return Err(SettingsError::Flag {
+                    flag: "--bucket",
+                    message: format!(
+                        "{:?}: expected whole seconds, like 15m, 1h or 1d",
+                        args.bucket
+                    ),
+                }
+                .into());
+            }
+            let terminal_width = io::stdout().is_terminal().then(|| {
+                std::env::var("COLUMNS")
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(100)
+            });
+            let options = report::ScanOptions {
+                timeline_bucket: args.timeline.then_some(bucket),
+                terminal_width,
+            };
             let mut out = BufWriter::new(io::stdout().lock());
-            report::scan_files(&c, &args.files, args.format, &mut out)?;
+            report::scan_files_with(&c, &args.files, args.format, options, &mut out)?;
             ignore_broken_pipe(out.flush()).context("writing the report")
         }
         Command::CheckConfig { file } => {

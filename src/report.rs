@@ -26,8 +26,12 @@ use serde_json::{Value, json};
 use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
 use crate::metrics::{BlockCounter, LogMetrics};
+use crate::timestamp::Zone;
+
+pub mod timeline;
 use crate::source::framing::{Drained, Framer};
 use crate::source::open_input;
+pub use timeline::Timeline;
 
 /// The verdict on one line, as `explain` prints it.
 pub fn verdict_json(line_no: u64, v: &Verdict<'_>) -> Value {
@@ -150,13 +154,33 @@ pub fn scan_reader(
     c: &Classifier,
     input: &mut impl Read,
     metrics: Option<(&LogMetrics, &str)>,
+    progress: impl FnMut(u64),
+) -> io::Result<Tally> {
+    scan_reader_with(c, input, metrics, None, progress)
+}
+
+/// As [`scan_reader`], adding every counted error to `timeline` at the
+/// time its line carries (zone-less times in the host's zone).
+pub fn scan_reader_with(
+    c: &Classifier,
+    input: &mut impl Read,
+    metrics: Option<(&LogMetrics, &str)>,
+    mut timeline: Option<&mut Timeline>,
     mut progress: impl FnMut(u64),
 ) -> io::Result<Tally> {
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
     let mut counter = BlockCounter::new(c, metrics);
+    if timeline.is_some() {
+        counter = counter.with_line_times(Zone::local());
+    }
     let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
-        let stats = counter.count(d.block, d.oversize, None, |v, _| tally.absorb(v));
+        let stats = counter.count(d.block, d.oversize, None, |v, at| {
+            tally.absorb(v);
+            if let (Verdict::Event(e), Some(at), Some(t)) = (v, at, timeline.as_deref_mut()) {
+                t.add(e.errname.as_str(), at);
+            }
+        });
         tally.lines += stats.lines;
         tally.oversize += stats.oversize;
     };
@@ -182,6 +206,18 @@ pub enum Format {
     Table,
     Json,
     Prometheus,
+    /// `--timeline` as a bar chart (the table's form on a terminal).
+    Chart,
+}
+
+/// What `scan` reports besides the totals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// `--timeline --bucket`: per-bucket counts instead of totals.
+    pub timeline_bucket: Option<u64>,
+    /// Where the table goes is a terminal this wide: a timeline is drawn
+    /// as a chart there.
+    pub terminal_width: Option<usize>,
 }
 
 /// Scans `files` and writes the report in `format`.
@@ -191,6 +227,31 @@ pub fn scan_files(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), ScanError> {
+    scan_files_with(c, files, format, ScanOptions::default(), out)
+}
+
+/// As [`scan_files`], with a timeline when `options` asks for one.
+pub fn scan_files_with(
+    c: &Classifier,
+    files: &[PathBuf],
+    format: Format,
+    options: ScanOptions,
+    out: &mut impl Write,
+) -> Result<(), ScanError> {
+    let mut timeline = options.timeline_bucket.map(Timeline::new);
+    match (format, &timeline) {
+        (Format::Prometheus, Some(_)) => {
+            return Err(ScanError::Usage(
+                "--timeline: give --format table, json or chart".into(),
+            ));
+        }
+        (Format::Chart, None) => {
+            return Err(ScanError::Usage(
+                "--format chart draws a timeline: add --timeline".into(),
+            ));
+        }
+        _ => {}
+    }
     let metrics = LogMetrics::new();
     let mut results = Vec::new();
     let show_progress = io::stderr().is_terminal();
@@ -206,18 +267,35 @@ pub fn scan_files(
             .filter(|_| name != "-");
         let mut bar = Progress::new(show_progress, &name, size);
         metrics.touch_source(&name);
-        let tally = scan_reader(c, &mut input, Some((&metrics, &name)), |n| bar.update(n))
-            .map_err(|source| ScanError::Read {
-                path: path.clone(),
-                source,
-            })?;
+        let tally = scan_reader_with(
+            c,
+            &mut input,
+            Some((&metrics, &name)),
+            timeline.as_mut(),
+            |n| bar.update(n),
+        )
+        .map_err(|source| ScanError::Read {
+            path: path.clone(),
+            source,
+        })?;
         bar.done();
         results.push((name, tally));
     }
-    let written = match format {
-        Format::Prometheus => out.write_all(metrics.render().as_bytes()),
-        Format::Json => writeln!(out, "{}", scan_json(&results)),
-        Format::Table => write_table(out, &results),
+    let written = match (&timeline, format) {
+        (Some(t), Format::Json) => {
+            let j = t
+                .json()
+                .map_err(|e| ScanError::Usage(format!("--bucket: {e}")))?;
+            writeln!(out, "{j}")
+        }
+        (Some(t), Format::Chart) => t.write_chart(out, options.terminal_width.unwrap_or(100)),
+        (Some(t), _) => match options.terminal_width {
+            Some(w) => t.write_chart(out, w),
+            None => t.write_table(out),
+        },
+        (None, Format::Prometheus) => out.write_all(metrics.render().as_bytes()),
+        (None, Format::Json) => writeln!(out, "{}", scan_json(&results)),
+        (None, _) => write_table(out, &results),
     };
     written.map_err(ScanError::Write)
 }
@@ -239,6 +317,8 @@ pub enum ScanError {
     },
     #[error("writing the report: {0}")]
     Write(#[source] io::Error),
+    #[error("{0}")]
+    Usage(String),
 }
 
 fn tally_json(file: &str, t: &Tally) -> Value {
