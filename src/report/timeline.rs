@@ -18,6 +18,9 @@ use crate::timestamp::rfc3339_utc;
 /// spanning years at `--bucket 1m` asks for a larger bucket instead.
 pub const MAX_BUCKETS: i64 = 100_000;
 
+/// One bucket: its start (Unix seconds) and its counts by errname.
+pub type Bucket = (i64, BTreeMap<String, u64>);
+
 /// Counts by bucket and errname.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
@@ -50,8 +53,8 @@ impl Timeline {
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
     }
 
-    /// Every bucket from the first error's to the last's: (start, counts).
-    pub fn buckets(&self) -> Result<Vec<(i64, BTreeMap<String, u64>)>, TooManyBuckets> {
+    /// Every bucket from the first error's to the last's.
+    pub fn buckets(&self) -> Result<Vec<Bucket>, TooManyBuckets> {
         let (Some(first), Some(last)) = (self.counts.keys().next(), self.counts.keys().last())
         else {
             return Ok(Vec::new());
