@@ -8,13 +8,12 @@ use std::process::Command;
 use serde_json::Value;
 
 fn scan(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_gateway_exporter"))
+    Command::new(env!("CARGO_BIN_EXE_gateway_exporter"))
         .arg("scan")
         .args(args)
         .env("TZ", "UTC")
         .output()
-        .unwrap();
-    out
+        .unwrap()
 }
 
 fn root(p: &str) -> String {
