@@ -579,7 +579,9 @@ async fn a_scrape_is_answered_within_a_second_past_idle_and_slowloris_clients() 
                 .await
                 .unwrap_or_else(|_| panic!("scrape {attempt} took over 1 s"));
             assert_eq!(r.status, 200);
-            assert!(started.elapsed() < Duration::from_secs(1));
+            let took = started.elapsed();
+            println!("scrape {attempt} past 1,000 idle + 100 slowloris connections: {took:?}");
+            assert!(took < Duration::from_secs(1));
         }
         let _ = stop_slow.send(true);
         for t in slow {
