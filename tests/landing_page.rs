@@ -154,6 +154,14 @@ fn landing_page_shows_each_source_and_a_chart_per_watched_errname() {
     )
     .unwrap();
     let e = Exporter::start(&["--config", cfg.to_str().unwrap()]);
+    // The sources start at the end of their files: lines written before
+    // the first pass opened the file are not new lines. Ready means every
+    // source has made that pass.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while e.get("/-/ready").0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     append(
         &log,
         "ERROR write: (57) Socket is not connected\n\
