@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Every comparison in one run, and one table of ratios at the end.
+#
+#   benches/all.sh            # everything (about 10 minutes on 2 cores)
+#   QUICK=1 benches/all.sh    # shorter runs of the slow ones
+#
+# Runs, in order: scan vs rg vs mtail (benches/compare.sh), .gz scan vs
+# `zcat | rg -c`, the live exporter (benches/live.py), socket statistics vs
+# node_exporter's tcpstat (benches/sockstat.sh), and /metrics under wrk vs
+# node_exporter (benches/http.sh). Each script's own output is kept in
+# bench-out/all-*.log; the ratios are collected from them. Installs the
+# Debian peers it needs (ripgrep, mtail, prometheus-node-exporter, wrk,
+# iproute2, hyperfine) when missing. Not yet here (issue 14): the
+# 10%-density and all-errors corpora, multi-core scan, and `ss`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench-out
+
+missing=()
+for pair in rg:ripgrep mtail:mtail prometheus-node-exporter:prometheus-node-exporter \
+            wrk:wrk ss:iproute2 hyperfine:hyperfine bc:bc; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+cargo build --release -q
+
+run() { # name, command...
+    local name=$1; shift
+    echo "== $name: $*" >&2
+    "$@" 2>&1 | tee "bench-out/all-$name.log" >&2
+}
+
+run scan bash benches/compare.sh
+
+corpus=$(ls -t bench-out/corpus-*.log | head -n1)
+[ -s "$corpus.gz" ] || gzip -k -6 "$corpus"
+pattern='ERROR [a-z]+: \(\d+\) |(send|recv|write|writev|read)\(\) failed \(\d+: |socket (write|read) failed, WSAE[A-Z]+ \(\d+\)|lost connection with .* while [a-z ]+: (write|read): [A-Za-z ]+$'
+run gz hyperfine -N -w 1 -r 5 --export-json bench-out/all-gz.json \
+    "taskset -c 0 target/release/gateway_exporter scan $corpus.gz" \
+    "bash -c \"zcat $corpus.gz | rg -c '$pattern'\""
+
+if [ -n "${QUICK:-}" ]; then
+    run live python3 benches/live.py --lines 500000 --samples 100 || true
+    run sockstat bash benches/sockstat.sh 20000 5
+    run http bash benches/http.sh 500 5s 100
+else
+    run live python3 benches/live.py || true
+    run sockstat bash benches/sockstat.sh 50000 9
+    run http bash benches/http.sh 500 10s 100
+fi
+
+echo
+echo "== summary"
+python3 - <<'PY'
+import json, re
+def read(n):
+    try:
+        return open(f"bench-out/all-{n}.log").read()
+    except OSError:
+        return ""
+rows = []
+scan = read("scan")
+m = re.search(r"ours/rg speed ratio:\s+([\d.]+)", scan)
+if m: rows.append(("scan vs rg -c (2M-line corpus)", f"{m.group(1)}x", ">= 0.8x"))
+m = re.search(r"ours/mtail speed ratio:\s+([\d.]+)", scan)
+if m: rows.append(("scan vs mtail --one_shot", f"{m.group(1)}x", ">= 250x"))
+try:
+    r = json.load(open("bench-out/all-gz.json"))["results"]
+    rows.append((".gz scan vs zcat | rg -c", f"{r[1]['median'] / r[0]['median']:.2f}x", ">= 1x"))
+except Exception:
+    pass
+m = re.search(r"ratio ours/node:\s+([\d.]+) of its curl time", read("sockstat"))
+if m: rows.append(("socket statistics vs node_exporter tcpstat", f"{m.group(1)}x time", "<= 0.25x"))
+for title, line in re.findall(r"== (.*?) \(wrk.*?\n(?:.*\n){3}(ratios: .*)", read("http")):
+    rows.append((f"/metrics {title} vs node_exporter", line.replace("ratios: ", ""), ">= 2x req/s"))
+live = read("live")
+for key in ("lines/s", "p99", "RSS"):
+    m = re.search(rf"^.*{re.escape(key)}.*$", live, re.M)
+    if m: rows.append((f"live: {key}", m.group(0).strip()[:60], ""))
+w = max(len(r[0]) for r in rows) if rows else 10
+for name, value, goal in rows:
+    print(f"{name:<{w}}  {value:<70}  {goal}")
+PY
