@@ -168,12 +168,18 @@ impl ConfigFile {
 
     /// Resolves a path written in the file relative to the file's directory.
     pub fn resolve(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path.parent().unwrap_or(Path::new(".")).join(p)
-        }
+        relative_to(&self.path, p)
+    }
+}
+
+/// `p` as written in the file at `file`: absolute, or relative to the
+/// file's directory.
+fn relative_to(file: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        file.parent().unwrap_or(Path::new(".")).join(p)
     }
 }
 
@@ -274,12 +280,7 @@ impl WebConfigFile {
     /// A path in the file, relative to the file's directory as in the
     /// toolkit.
     pub fn resolve(&self, p: &str) -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path.parent().unwrap_or(Path::new(".")).join(p)
-        }
+        relative_to(&self.path, p)
     }
 }
 

@@ -216,6 +216,13 @@ fn handshake(openssl: &Path, port: u16, version_flag: &str, ca: &str) -> Option<
         .filter(|_| out.status.success())
 }
 
+/// `curl` of /metrics presenting the certificate and key `name`.
+fn curl_as(pki: &Pki, port: u16, name: &str) -> Option<(u16, String)> {
+    let cert = pki.path(&format!("{name}.pem"));
+    let key = pki.path(&format!("{name}.key"));
+    curl(pki, port, "/metrics", &["--cert", &cert, "--key", &key])
+}
+
 fn tools() -> Option<(PathBuf, PathBuf)> {
     Some((require("openssl")?, require("curl")?))
 }
@@ -348,19 +355,7 @@ fn client_certificates_signed_unsigned_and_sans() {
     );
     let exporter = start(&dir, &web);
     let port = exporter.addr.port();
-    let as_client = |name: &str| {
-        curl(
-            &pki,
-            port,
-            "/metrics",
-            &[
-                "--cert",
-                &pki.path(&format!("{name}.pem")),
-                "--key",
-                &pki.path(&format!("{name}.key")),
-            ],
-        )
-    };
+    let as_client = |name: &str| curl_as(&pki, port, name);
     assert_eq!(as_client("client").map(|r| r.0), Some(200));
     assert_eq!(as_client("intruder").map(|r| r.0), Some(200));
     assert_eq!(
@@ -384,19 +379,7 @@ fn client_certificates_signed_unsigned_and_sans() {
     );
     let exporter = start(&dir, &web);
     let port = exporter.addr.port();
-    let as_client = |name: &str| {
-        curl(
-            &pki,
-            port,
-            "/metrics",
-            &[
-                "--cert",
-                &pki.path(&format!("{name}.pem")),
-                "--key",
-                &pki.path(&format!("{name}.key")),
-            ],
-        )
-    };
+    let as_client = |name: &str| curl_as(&pki, port, name);
     assert_eq!(as_client("client").map(|r| r.0), Some(200));
     assert_ne!(
         as_client("intruder").map(|r| r.0),
