@@ -293,6 +293,24 @@ impl Exposition for Served {
     fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
         self.0.view().errname_history()
     }
+
+    fn diagnose(&self, redact: bool) -> Option<String> {
+        // The settings running now; cloned so a reload is not held up while
+        // the report reads files and samples counters.
+        let settings = self
+            .0
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|g| g.settings.clone())?;
+        let options = crate::diagnose::Options {
+            since: crate::diagnose::HTTP_SINCE,
+            sample: crate::diagnose::HTTP_SAMPLE,
+            redact,
+        };
+        Some(crate::diagnose::run(&settings, &options).markdown)
+    }
 }
 
 /// Runs the exporter until SIGTERM or SIGINT; SIGHUP (and `POST
