@@ -90,11 +90,14 @@ pub const SECTIONS: [&str; 12] = [
     "## Raw files",
 ];
 
+/// One file read: its lines and bytes, or why it could not be read.
+type FileRead = (PathBuf, Result<(u64, u64), String>);
+
 /// What one file source's re-read found.
 #[derive(Debug, Default)]
 struct SourceScan {
     /// Path, lines, bytes, or why it could not be read.
-    files: Vec<(PathBuf, Result<(u64, u64), String>)>,
+    files: Vec<FileRead>,
     errors: BTreeMap<(Op, String, Errname), u64>,
     repeats: u64,
     unrecognized: u64,

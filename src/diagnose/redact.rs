@@ -69,11 +69,11 @@ impl Redactor {
     /// `text` with every address and host name replaced by its token.
     pub fn redact(&mut self, text: &str) -> String {
         PATTERN
-            .replace_all(text, |c: &Captures<'_>| self.replace(c))
+            .replace_all(text, |c: &Captures<'_>| self.replace(text, c))
             .into_owned()
     }
 
-    fn replace(&mut self, c: &Captures<'_>) -> String {
+    fn replace(&mut self, text: &str, c: &Captures<'_>) -> String {
         let whole = &c[0];
         if let Some(m) = c.name("mail") {
             return self.token(Kind::Mail, &m.as_str().to_ascii_lowercase());
@@ -94,7 +94,21 @@ impl Redactor {
             };
             return format!("{name}[{addr}]");
         }
-        if let Some(m) = c.name("v4").or_else(|| c.name("v6")) {
+        if let Some(m) = c.name("v4") {
+            return self.ip(m.as_str()).unwrap_or_else(|| whole.to_string());
+        }
+        if let Some(m) = c.name("v6") {
+            // The regex has no look-behind: `std::io` must not lose its
+            // `d::`.
+            let inside_word =
+                |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'.');
+            let before = m
+                .start()
+                .checked_sub(1)
+                .and_then(|i| text.as_bytes().get(i));
+            if inside_word(before) || inside_word(text.as_bytes().get(m.end())) {
+                return whole.to_string();
+            }
             return self.ip(m.as_str()).unwrap_or_else(|| whole.to_string());
         }
         if let Some(m) = c.name("dns") {
