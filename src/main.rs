@@ -103,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 since: args.since,
                 sample: args.sample,
                 redact: args.redact,
+                live: None,
             };
             let report = diagnose::run(&settings, &options);
             if args.output.as_os_str() == "-" {

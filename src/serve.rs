@@ -308,6 +308,7 @@ impl Exposition for Served {
             since: crate::diagnose::HTTP_SINCE,
             sample: crate::diagnose::HTTP_SAMPLE,
             redact,
+            live: Some(self.0.view().source_statuses()),
         };
         Some(crate::diagnose::run(&settings, &options).markdown)
     }

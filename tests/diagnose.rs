@@ -273,6 +273,18 @@ fn redact_leaves_no_address_and_keeps_hosts_apart() {
         lines.contains(&format!("lost connection with {} while", peers[1])),
         "{lines}"
     );
+    for raw in [
+        "timeline.json",
+        "lines.txt",
+        "collectors.prom",
+        "proc-net-snmp.txt",
+    ] {
+        assert!(dir.join("redacted").join(raw).is_file(), "{raw} missing");
+    }
+    let timeline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("redacted/timeline.json")).unwrap())
+            .unwrap();
+    assert_eq!(timeline["bucket_seconds"], 3600);
     let report = std::fs::read_to_string(dir.join("redacted/report.md")).unwrap();
     assert_sections(&report);
 }
@@ -332,6 +344,11 @@ fn http_diagnose_only_when_enabled_and_behind_auth() {
     assert_eq!(status, 200, "{body}");
     assert_sections(&body);
     assert!(body.contains("ERROR write: (57)"), "{body}");
+    assert!(
+        body.contains("Live sources of this exporter:")
+            && body.contains("| default | file | true | true | 1 |"),
+        "{body}"
+    );
     assert_eq!(
         addresses(&body),
         Vec::<String>::new(),

@@ -19,7 +19,8 @@
 //! use std::time::Duration;
 //! use gateway_exporter::diagnose::{Options, run};
 //! # fn settings() -> gateway_exporter::settings::Settings { unimplemented!() }
-//! let report = run(&settings(), &Options { since: Duration::from_secs(86_400), sample: Duration::from_secs(2), redact: true });
+//! let options = Options { since: Duration::from_secs(86_400), sample: Duration::from_secs(2), redact: true, live: None };
+//! let report = run(&settings(), &options);
 //! print!("{}", report.markdown);
 //! ```
 
@@ -64,6 +65,9 @@ pub struct Options {
     pub sample: Duration,
     /// Mask addresses and host names ([`redact`]).
     pub redact: bool,
+    /// The running exporter's sources, when the report is made inside it
+    /// (`/diagnose`): whether each is up, and what it cannot read.
+    pub live: Option<Vec<crate::status::SourceStatus>>,
 }
 
 /// A finished report: the Markdown and the raw files beside it.
@@ -182,6 +186,9 @@ pub fn run(settings: &Settings, options: &Options) -> Report {
     host_sections(&mut md, &mut raw, settings, options.sample);
     versions_section(&mut md, settings);
     health_section(&mut md, settings, now);
+    if let Some(live) = &options.live {
+        live_section(&mut md, live);
+    }
 
     let _ = writeln!(md, "{}\n", SECTIONS[11]);
     md.push_str("With `--output DIR`, beside this `report.md`:\n\n");
@@ -552,6 +559,35 @@ fn versions_section(md: &mut String, settings: &Settings) {
         .unwrap_or_else(|e| format!("unknown ({e})"));
     let _ = writeln!(md, "Kernel: `{kernel}`\n");
     let _ = writeln!(md, "```\n{}```\n", crate::version::block());
+}
+
+fn live_section(md: &mut String, live: &[crate::status::SourceStatus]) {
+    md.push_str("Live sources of this exporter:\n\n| source | kind | started | up | files | last line | last error | cannot read |\n|---|---|---|---|---:|---|---|---|\n");
+    let time = |t: Option<f64>| t.map_or("never".to_string(), rfc3339_utc);
+    for s in live {
+        let problems: Vec<String> = s
+            .problems
+            .iter()
+            .map(|p| format!("{} ({})", p.what, p.reason))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.name,
+            s.kind,
+            s.started,
+            s.up,
+            s.files.map_or("-".to_string(), |n| n.to_string()),
+            time(s.last_line),
+            time(s.last_error),
+            if problems.is_empty() {
+                "-".to_string()
+            } else {
+                problems.join("; ")
+            }
+        );
+    }
+    md.push('\n');
 }
 
 fn health_section(md: &mut String, settings: &Settings, now: f64) {
