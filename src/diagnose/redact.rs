@@ -7,8 +7,9 @@
 //! It runs once per report, so it favours catching everything over speed:
 //! one regex with an alternative per kind, tried left to right. Host names
 //! are tokens that look like DNS names (dotted labels ending in a letter
-//! TLD, file extensions such as `.log` left alone) and the names in
-//! Postfix/Exim's `name[address]` shapes, which may be a single label.
+//! TLD, file extensions such as `.log` left alone), the names in
+//! Postfix/Exim's `name[address]` shapes and the host field of syslog
+//! lines, which may be single labels.
 //! Nothing here reads files or knows the report's layout.
 //!
 //! ```
@@ -41,8 +42,12 @@ static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
     // and left alone when it is not an address (a time like 10:00:01).
     let v6 = format!(r"(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}(?:{v4}|[0-9A-Fa-f]{{0,4}})");
     let label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+    // The host field of a syslog line: after an RFC 3164 or RFC 3339 time,
+    // before a `program[pid]:` tag (the tag is required, so a message word
+    // after a bare time is never taken for a host).
+    let syslog = r"(?P<systime>(?:[A-Z][a-z]{2} [ 0-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:?[0-9]{2})?) )(?P<syshost>[A-Za-z0-9][A-Za-z0-9_.-]*)(?P<systag> [A-Za-z0-9_./-]+\[[0-9]+\]:)";
     let pattern = format!(
-        r"(?P<mail>[A-Za-z0-9._%+=-]+@{label}(?:\.{label})+)|(?P<bname>[A-Za-z0-9][A-Za-z0-9_.-]*)\[(?P<baddr>{v4}|{v6})\]|(?P<v4>\b{v4}\b)|(?P<v6>{v6})|(?P<dns>\b(?:{label}\.)+[A-Za-z]{{2,63}}\b)"
+        r"{syslog}|(?P<mail>[A-Za-z0-9._%+=-]+@{label}(?:\.{label})+)|(?P<bname>[A-Za-z0-9][A-Za-z0-9_.-]*)\[(?P<baddr>{v4}|{v6})\]|(?P<v4>\b{v4}\b)|(?P<v6>{v6})|(?P<dns>\b(?:{label}\.)+[A-Za-z]{{2,63}}\b)"
     );
     Regex::new(&pattern).expect("the redaction pattern is a constant")
 });
@@ -75,6 +80,15 @@ impl Redactor {
 
     fn replace(&mut self, text: &str, c: &Captures<'_>) -> String {
         let whole = &c[0];
+        if let (Some(time), Some(host), Some(tag)) =
+            (c.name("systime"), c.name("syshost"), c.name("systag"))
+        {
+            let host = match self.ip(host.as_str()) {
+                Some(token) => token,
+                None => self.token(Kind::Host, &host.as_str().to_ascii_lowercase()),
+            };
+            return format!("{}{host}{}", time.as_str(), tag.as_str());
+        }
         if let Some(m) = c.name("mail") {
             return self.token(Kind::Mail, &m.as_str().to_ascii_lowercase());
         }
@@ -164,13 +178,17 @@ mod tests {
         let line = "Dec  1 10:00:01 gw postfix/smtp[4242]: connect to mx1.example.net[2001:db8::25]:25: Connection refused; from=<Bob@Example.org> to=<c@d.example>";
         assert_eq!(
             r.redact(line),
-            "Dec  1 10:00:01 gw postfix/smtp[4242]: connect to host-1[ip-1]:25: Connection refused; from=<mail-1@example.invalid> to=<mail-2@example.invalid>"
+            "Dec  1 10:00:01 host-1 postfix/smtp[4242]: connect to host-2[ip-1]:25: Connection refused; from=<mail-1@example.invalid> to=<mail-2@example.invalid>"
         );
         assert_eq!(
             r.redact(
                 "lost connection with unknown[198.51.100.9] and gw01[198.51.100.10] MX1.example.net"
             ),
-            "lost connection with unknown[ip-2] and host-2[ip-3] host-1"
+            "lost connection with unknown[ip-2] and host-3[ip-3] host-2"
+        );
+        assert_eq!(
+            r.redact("2026-11-28T10:00:01.5+01:00 GW exim[7]: ERROR write: (57) at 10:00:01"),
+            "2026-11-28T10:00:01.5+01:00 host-1 exim[7]: ERROR write: (57) at 10:00:01"
         );
         assert_eq!(r.redact("bob@example.org"), "mail-1@example.invalid");
     }
@@ -178,7 +196,7 @@ mod tests {
     #[test]
     fn leaves_times_versions_and_files() {
         let mut r = Redactor::new();
-        let text = "2026-11-28T10:00:01Z read /var/log/gateway.log, kernel 6.1.0-18-amd64, version 0.4.1, std::io";
+        let text = "2026-11-28T10:00:01Z ERROR write: (57) read /var/log/gateway.log, kernel 6.1.0-18-amd64, version 0.4.1, std::io";
         assert_eq!(r.redact(text), text);
     }
 
