@@ -180,6 +180,36 @@ fn since_goes_by_the_lines_own_times() {
     assert!(timeline.contains(&first), "{first} not in {timeline}");
 }
 
+#[test]
+fn listening_sources_are_named_not_reread_and_bad_flags_exit_2() {
+    let md = diagnose(&[
+        "--gateway.syslog-listen",
+        "udp://127.0.0.1:5514",
+        "--gateway.log-profile",
+        "postfix",
+    ]);
+    assert_sections(&md);
+    assert!(
+        md.contains("| syslog | syslog | postfix | not re-readable after the fact: see the live `gateway_socket_errors_total` on /metrics |"),
+        "{md}"
+    );
+    assert!(md.contains("(no file source: nothing re-read)"), "{md}");
+
+    let out = bin()
+        .args(["diagnose", "--gateway.log-path", "/x.log", "--sample", "2m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--sample: 120s: expected at most 1m"), "{err}");
+    let out = bin()
+        .args(["diagnose", "--since", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--since"));
+}
+
 /// Addresses left in `text`: IPv4, IPv6 (checked by the parser) and
 /// e-mail addresses other than the tokens' own domain.
 fn addresses(text: &str) -> Vec<String> {

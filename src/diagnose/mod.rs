@@ -351,6 +351,9 @@ fn scope_section(md: &mut String, settings: &Settings, scanned: &Scanned, start:
     }
     md.push('\n');
     md.push_str("| source | file | lines | bytes |\n|---|---|---|---|\n");
+    if scanned.per_source.is_empty() {
+        md.push_str("| | (no file source: nothing re-read) | | |\n");
+    }
     for (name, result) in &scanned.per_source {
         match result {
             Ok(scan) if scan.files.is_empty() => {
