@@ -295,6 +295,10 @@ impl Exposition for Served {
     }
 
     fn diagnose(&self, redact: bool) -> Option<String> {
+        // One report at a time: each reads every file source again, and a
+        // burst of requests must not multiply that.
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         // The settings running now; cloned so a reload is not held up while
         // the report reads files and samples counters.
         let settings = self
