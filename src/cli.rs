@@ -39,6 +39,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Read whole files (`-` = stdin, .gz transparently) and print totals.
     Scan(ScanArgs),
+    /// Write the escalation report (Markdown) a TCP/IP vendor asks for:
+    /// errors over --since, timeline, latest lines, TCP counters, sockets.
+    Diagnose(Box<DiagnoseArgs>),
     /// Validate a config file without running anything (exit 2 if invalid).
     CheckConfig {
         /// The YAML config file.
@@ -92,6 +95,27 @@ pub struct ScanArgs {
     /// Files to scan; `-` is stdin.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+/// `diagnose`: the serve flags (the same sources, ports and state
+/// directory the exporter runs with) and what the report covers.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// How far back counted lines are taken, by their own times.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub since: Duration,
+    /// Where the report goes: `-` (stdout) or a directory that gets
+    /// report.md and the raw files.
+    #[arg(long, default_value = "-", value_name = "DIR|-")]
+    pub output: PathBuf,
+    /// Mask IP and e-mail addresses and host names, consistently.
+    #[arg(long)]
+    pub redact: bool,
+    /// Interval between the two samples of the TCP counters.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub sample: Duration,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// The live exporter's flags, named as Prometheus exporters name them.
@@ -177,6 +201,10 @@ pub struct ServeArgs {
     /// Serve POST /-/reload (re-read the config), as Prometheus does.
     #[arg(long = "web.enable-lifecycle")]
     pub enable_lifecycle: bool,
+    /// Serve GET /diagnose (the `diagnose` report, redacted unless
+    /// ?redact=0), behind the same auth as /metrics.
+    #[arg(long = "web.enable-diagnose")]
+    pub enable_diagnose: bool,
     /// Serve on the sockets systemd passes (socket activation, LISTEN_FDS)
     /// instead of --web.listen-address.
     #[arg(long = "web.systemd-socket")]

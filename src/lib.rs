@@ -25,6 +25,7 @@
 //! - [`cli`]: the command line, exactly as given.
 //! - [`config`]: the YAML file, exactly as written, with locations.
 //! - [`settings`]: flags + YAML → validated settings, for every command.
+//! - [`diagnose`]: the escalation report: counts, timeline, host evidence, redaction.
 //! - [`serve`]: wiring for the live exporter: settings in, running server out.
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls these.
@@ -35,6 +36,7 @@ pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod diagnose;
 pub mod duration;
 pub mod errno;
 pub mod http;

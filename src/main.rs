@@ -11,7 +11,7 @@ use gateway_exporter::cli::{Cli, Command};
 use gateway_exporter::config::ConfigError;
 use gateway_exporter::serve::{self, ServeError};
 use gateway_exporter::settings::{self, FileSettings, Settings, SettingsError};
-use gateway_exporter::{cli, logging, report, version};
+use gateway_exporter::{cli, diagnose, logging, report, version};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -89,6 +89,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = BufWriter::new(io::stdout().lock());
             report::scan_files_with(&c, &args.files, args.format, options, &mut out)?;
             ignore_broken_pipe(out.flush()).context("writing the report")
+        }
+        Command::Diagnose(args) => {
+            let settings = Settings::for_serve(&args.serve)?;
+            if args.sample > std::time::Duration::from_secs(60) {
+                return Err(SettingsError::Flag {
+                    flag: "--sample",
+                    message: format!("{:?}: expected at most 1m", args.sample),
+                }
+                .into());
+            }
+            let options = diagnose::Options {
+                since: args.since,
+                sample: args.sample,
+                redact: args.redact,
+                live: None,
+            };
+            let report = diagnose::run(&settings, &options);
+            if args.output.as_os_str() == "-" {
+                let mut out = io::stdout().lock();
+                ignore_broken_pipe(
+                    out.write_all(report.markdown.as_bytes())
+                        .and_then(|()| out.flush()),
+                )
+                .context("writing the report")
+            } else {
+                diagnose::write_dir(&report, &args.output)
+                    .with_context(|| format!("writing the report to {}", args.output.display()))?;
+                eprintln!(
+                    "gateway_exporter: report written to {}",
+                    args.output.join("report.md").display()
+                );
+                Ok(())
+            }
         }
         Command::CheckConfig { file } => {
             let cfg = FileSettings::load(&file)?;

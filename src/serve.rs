@@ -293,6 +293,29 @@ impl Exposition for Served {
     fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
         self.0.view().errname_history()
     }
+
+    fn diagnose(&self, redact: bool) -> Option<String> {
+        // One report at a time: each reads every file source again, and a
+        // burst of requests must not multiply that.
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        // The settings running now; cloned so a reload is not held up while
+        // the report reads files and samples counters.
+        let settings = self
+            .0
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|g| g.settings.clone())?;
+        let options = crate::diagnose::Options {
+            since: crate::diagnose::HTTP_SINCE,
+            sample: crate::diagnose::HTTP_SAMPLE,
+            redact,
+            live: Some(self.0.view().source_statuses()),
+        };
+        Some(crate::diagnose::run(&settings, &options).markdown)
+    }
 }
 
 /// Runs the exporter until SIGTERM or SIGINT; SIGHUP (and `POST

@@ -299,6 +299,7 @@ impl Settings {
         http_cfg.external_url = args.external_url.clone();
         http_cfg.max_connections = args.max_connections;
         http_cfg.enable_lifecycle = args.enable_lifecycle;
+        http_cfg.enable_diagnose = args.enable_diagnose;
         let web = match &args.web_config_file {
             None => None,
             Some(path) => {

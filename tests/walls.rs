@@ -27,6 +27,7 @@ const ORDER: &[&str] = &[
     "cli",
     "config",
     "settings",
+    "diagnose",
     "serve",
 ];
 

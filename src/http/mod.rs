@@ -103,6 +103,12 @@ pub trait Exposition: Send + Sync + 'static {
     fn errname_history(&self) -> Vec<crate::status::ErrnameHistory> {
         Vec::new()
     }
+    /// `GET /diagnose` (with `--web.enable-diagnose`): the `diagnose`
+    /// report in Markdown, run on its own thread. `None` (the default) is a
+    /// 404: nothing here can make one.
+    fn diagnose(&self, _redact: bool) -> Option<String> {
+        None
+    }
 }
 
 /// Everything the server needs to know, already parsed: the caller resolves
@@ -132,6 +138,8 @@ pub struct HttpConfig {
     pub security: SecurityHandle,
     /// `--web.enable-lifecycle`: serve `POST /-/reload`.
     pub enable_lifecycle: bool,
+    /// `--web.enable-diagnose`: serve `GET /diagnose`.
+    pub enable_diagnose: bool,
 }
 
 impl HttpConfig {
@@ -147,6 +155,7 @@ impl HttpConfig {
             runbook_url: "/runbook".to_string(),
             security: SecurityHandle::new(Security::default()),
             enable_lifecycle: false,
+            enable_diagnose: false,
         }
     }
 }

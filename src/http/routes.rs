@@ -32,6 +32,8 @@ enum Route {
     /// `POST /-/reload`, only with `--web.enable-lifecycle`.
     Reload,
     Runbook,
+    /// `GET /diagnose`, only with `--web.enable-diagnose`.
+    Diagnose,
     /// `/` when an external URL moves everything under a prefix.
     ToPrefix,
 }
@@ -48,6 +50,8 @@ pub(super) struct Routes {
     /// `None` without `--web.enable-lifecycle`: the path is then a 404, as
     /// in Prometheus.
     reload: Option<String>,
+    /// `None` without `--web.enable-diagnose`: a 404, like `reload`.
+    diagnose: Option<String>,
     /// Where the landing page's runbook link points.
     runbook: String,
     /// Where this server answers with the runbook page.
@@ -87,6 +91,7 @@ impl Routes {
             healthy: format!("{prefix}/-/healthy"),
             ready: format!("{prefix}/-/ready"),
             reload: cfg.enable_lifecycle.then(|| format!("{prefix}/-/reload")),
+            diagnose: cfg.enable_diagnose.then(|| format!("{prefix}/diagnose")),
             runbook,
             runbook_page: format!("{prefix}/runbook"),
             version: cfg.version.clone(),
@@ -107,6 +112,8 @@ impl Routes {
             Some(Route::Ready)
         } else if self.reload.as_deref() == Some(path) {
             Some(Route::Reload)
+        } else if self.diagnose.as_deref() == Some(path) {
+            Some(Route::Diagnose)
         } else if path == self.runbook_page {
             Some(Route::Runbook)
         } else if path == "/" {
@@ -162,6 +169,15 @@ impl Routes {
             ),
             // Answered before the method check above.
             Route::Reload => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+            Route::Diagnose => {
+                // Redacted unless asked otherwise: the report is meant to be
+                // attached to a ticket, and the URL may be shared too.
+                let redact = !req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|kv| kv == "redact=0"));
+                diagnose(Arc::clone(exp), redact).await
+            }
             Route::Runbook => with_type(
                 StatusCode::OK,
                 HTML,
@@ -180,6 +196,23 @@ impl Routes {
         } else {
             response
         }
+    }
+}
+
+/// The `diagnose` report: it reads files and sleeps while sampling, so it
+/// runs on its own thread, never where scrapes are answered.
+async fn diagnose(exp: Arc<dyn Exposition>, redact: bool) -> Response<Full<Bytes>> {
+    match super::on_own_thread(move || exp.diagnose(redact)).await {
+        Some(Some(report)) => with_type(
+            StatusCode::OK,
+            "text/markdown; charset=utf-8",
+            report.into(),
+        ),
+        Some(None) => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+        None => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the diagnose report failed\n",
+        ),
     }
 }
 
