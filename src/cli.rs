@@ -89,6 +89,9 @@ pub struct ScanArgs {
     /// totals: a table, JSON, or a bar chart on a terminal.
     #[arg(long)]
     pub timeline: bool,
+    /// Threads for one large file (0: one per core).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    pub threads: usize,
     /// The timeline's bucket (Prometheus duration: 15m, 1h, 1d).
     #[arg(long, default_value = "1h", value_parser = parse_duration, requires = "timeline")]
     pub bucket: Duration,

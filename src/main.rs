@@ -85,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = report::ScanOptions {
                 timeline_bucket: args.timeline.then_some(bucket),
                 terminal_width,
+                threads: if args.threads == 0 {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                } else {
+                    args.threads
+                },
             };
             let mut out = BufWriter::new(io::stdout().lock());
             report::scan_files_with(&c, &args.files, args.format, options, &mut out)?;

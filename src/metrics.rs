@@ -750,6 +750,9 @@ pub struct BlockCounter<'a> {
     repeats: RepeatFilter,
     target: Option<(&'a LogMetrics, &'a str)>,
     times: Option<LineClock>,
+    /// The reading time of a `scan` (one for the whole scan, so line times
+    /// do not depend on how fast it reads).
+    scan_started: f64,
 }
 
 impl<'a> BlockCounter<'a> {
@@ -761,7 +764,16 @@ impl<'a> BlockCounter<'a> {
             repeats: RepeatFilter::default(),
             target,
             times: None,
+            scan_started: crate::clock::unix_now(),
         }
+    }
+
+    /// The reading time a `scan` gives lines without a time of their own
+    /// (default: when the counter was made).
+    #[must_use]
+    pub fn reading_at(mut self, t: f64) -> Self {
+        self.scan_started = t;
+        self
     }
 
     /// Takes each counted line's time from the line itself (zone-less
@@ -789,7 +801,7 @@ impl<'a> BlockCounter<'a> {
         let (repeats, target, times) = (&mut self.repeats, self.target, &mut self.times);
         let mut stats = BlockStats::default();
         if !block.is_empty() {
-            let reference = now.unwrap_or_else(crate::clock::unix_now);
+            let reference = now.unwrap_or(self.scan_started);
             stats = self.classifier.scan_block(block, |v, line| {
                 let v = repeats.apply(v);
                 let line_time = match (&v, times.as_mut()) {

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -28,6 +28,7 @@ use crate::errno::Errname;
 use crate::metrics::{BlockCounter, LogMetrics};
 use crate::timestamp::Zone;
 
+pub mod parallel;
 pub mod timeline;
 use crate::source::framing::{Drained, Framer};
 use crate::source::open_input;
@@ -134,6 +135,19 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Adds another input's (or range's) totals.
+    pub fn add(&mut self, other: &Tally) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.oversize += other.oversize;
+        self.matched += other.matched;
+        self.repeats += other.repeats;
+        self.unrecognized += other.unrecognized;
+        for (k, n) in &other.errors {
+            *self.errors.entry(k.clone()).or_default() += n;
+        }
+    }
+
     fn absorb(&mut self, v: &Verdict<'_>) {
         match v {
             Verdict::Event(e) => {
@@ -165,12 +179,26 @@ pub fn scan_reader_with(
     c: &Classifier,
     input: &mut impl Read,
     metrics: Option<(&LogMetrics, &str)>,
+    timeline: Option<&mut Timeline>,
+    progress: impl FnMut(u64),
+) -> io::Result<Tally> {
+    let started = crate::clock::unix_now();
+    scan_reader_started(c, input, metrics, timeline, started, progress)
+}
+
+/// As [`scan_reader_with`], with the reading time of lines that carry no
+/// time given (`started`, Unix seconds), so two scans can be compared.
+pub fn scan_reader_started(
+    c: &Classifier,
+    input: &mut impl Read,
+    metrics: Option<(&LogMetrics, &str)>,
     mut timeline: Option<&mut Timeline>,
+    started: f64,
     mut progress: impl FnMut(u64),
 ) -> io::Result<Tally> {
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
-    let mut counter = BlockCounter::new(c, metrics);
+    let mut counter = BlockCounter::new(c, metrics).reading_at(started);
     if timeline.is_some() {
         counter = counter.with_line_times(Zone::local());
     }
@@ -218,7 +246,15 @@ pub struct ScanOptions {
     /// Where the table goes is a terminal this wide: a timeline is drawn
     /// as a chart there.
     pub terminal_width: Option<usize>,
+    /// Threads for one large uncompressed file (0 or 1: one). The
+    /// Prometheus format counts on one thread: which unknown errnos get a
+    /// label of their own depends on the order they come in.
+    pub threads: usize,
 }
+
+/// Files smaller than this are scanned on one thread: starting threads
+/// and replaying their warm-up costs more than it saves.
+const PARALLEL_MIN_BYTES: u64 = 16 << 20;
 
 /// Scans `files` and writes the report in `format`.
 pub fn scan_files(
@@ -265,6 +301,28 @@ pub fn scan_files_with(
             .map(|m| m.len())
             .ok()
             .filter(|_| name != "-");
+        if options.threads > 1
+            && format != Format::Prometheus
+            && size.is_some_and(|s| s >= PARALLEL_MIN_BYTES)
+            && is_plain_file(path)
+        {
+            let (tally, part) = parallel::scan_file(
+                c,
+                path,
+                options.threads,
+                PARALLEL_MIN_BYTES / 4,
+                options.timeline_bucket,
+            )
+            .map_err(|source| ScanError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            if let (Some(all), Some(part)) = (timeline.as_mut(), part) {
+                all.merge(&part);
+            }
+            results.push((name, tally));
+            continue;
+        }
         let mut bar = Progress::new(show_progress, &name, size);
         metrics.touch_source(&name);
         let tally = scan_reader_with(
@@ -298,6 +356,19 @@ pub fn scan_files_with(
         (None, _) => write_table(out, &results),
     };
     written.map_err(ScanError::Write)
+}
+
+/// A regular file that is not gzip: one that can be read at any offset.
+fn is_plain_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut magic = [0u8; 2];
+    !matches!(f.read_exact(&mut magic), Ok(()) if magic == [0x1f, 0x8b])
 }
 
 /// Errors of `scan`.

@@ -3,7 +3,7 @@
 //! by line, however the input is cut into reads.
 
 use gateway_exporter::classify::{Classifier, Profile, Verdict};
-use gateway_exporter::report::scan_reader;
+use gateway_exporter::report::{Timeline, parallel, scan_reader, scan_reader_started};
 use proptest::prelude::*;
 
 /// Lines that exercise every profile, mixed into random input.
@@ -135,5 +135,31 @@ proptest! {
         let mut chunked = Chunked { data: &input, sizes, i: 0 };
         let cut = scan_reader(c, &mut chunked, None, |_| {}).unwrap();
         prop_assert_eq!(whole, cut);
+    }
+
+    /// Many small ranges, a warm-up that stops on its candidate count, and
+    /// repeats that span range boundaries: the parallel scan counts
+    /// exactly what one sequential pass counts, timeline included.
+    #[test]
+    fn a_parallel_scan_counts_what_a_sequential_one_does(
+        lines in proptest::collection::vec(line_strategy(), 1..400),
+        threads in 2usize..9,
+        min_range in 16u64..2048,
+        warm_step in 16u64..512,
+        cap in prop_oneof![Just(64usize), Just(4096)],
+    ) {
+        let input = lines.join(&b'\n');
+        let c = auto(cap);
+        let mut whole_timeline = Timeline::new(60);
+        let started = 1.8e9;
+        let whole = scan_reader_started(c, &mut &input[..], None, Some(&mut whole_timeline), started, |_| {})
+            .unwrap();
+        let path = std::env::temp_dir().join(format!("gwexp-parallel-{}", std::process::id()));
+        std::fs::write(&path, &input).unwrap();
+        let (split, timeline) =
+            parallel::scan_file_tuned(c, &path, threads, min_range, warm_step, started, Some(60))
+                .unwrap();
+        prop_assert_eq!(whole, split);
+        prop_assert_eq!(Some(whole_timeline), timeline);
     }
 }

@@ -53,6 +53,24 @@ impl Timeline {
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
     }
 
+    /// Adds another timeline of the same bucket length.
+    pub fn merge(&mut self, other: &Timeline) {
+        for (b, counts) in &other.counts {
+            let mine = self.counts.entry(*b).or_default();
+            for (name, n) in counts {
+                *mine.entry(name.clone()).or_default() += n;
+            }
+        }
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = match (self.last, other.last) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// Every bucket from the first error's to the last's.
     pub fn buckets(&self) -> Result<Vec<Bucket>, TooManyBuckets> {
         let (Some(first), Some(last)) = (self.counts.keys().next(), self.counts.keys().last())

@@ -1,0 +1,254 @@
+//! `scan` of one large file on every core: the file is cut at line
+//! boundaries into one range per thread, each range is counted on its own,
+//! and the tallies (and timelines) are added up.
+//!
+//! **Exactly what a sequential scan counts.** Two things carry state from
+//! line to line: the repeat filter (a failure seen within the last `window`
+//! candidate lines, at most [`REPEAT_WINDOW_MAX`], is a repeat) and the line
+//! clock (a line without a time takes the time of the line read with it).
+//! Before its range, each thread replays the lines before it, back to at
+//! least [`WARM_UP_CANDIDATES`] candidate lines or the start of the file,
+//! through the same counter without counting them. The filter's memory then
+//! holds every key a sequential scan would still look at (older keys can
+//! no longer be within a window), so every verdict in the range is the
+//! sequential one. `tests/properties.rs` checks this against the
+//! sequential scan on random inputs cut into many small ranges.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::{Tally, Timeline};
+use crate::classify::{Classifier, Verdict};
+use crate::metrics::BlockCounter;
+use crate::timestamp::Zone;
+
+/// The longest repeat window a rule may have (the filter's memory).
+pub const REPEAT_WINDOW_MAX: u64 = 64;
+
+/// Candidate lines replayed before a range: twice the longest window.
+pub const WARM_UP_CANDIDATES: u64 = 2 * REPEAT_WINDOW_MAX;
+
+/// Bytes read at a time.
+const BLOCK: usize = 256 << 10;
+
+/// Scans `path` (a regular, uncompressed file) in `threads` ranges of at
+/// least `min_range` bytes; fewer when the file is small.
+pub fn scan_file(
+    c: &Classifier,
+    path: &Path,
+    threads: usize,
+    min_range: u64,
+    timeline_bucket: Option<u64>,
+) -> io::Result<(Tally, Option<Timeline>)> {
+    let started = crate::clock::unix_now();
+    scan_file_tuned(
+        c,
+        path,
+        threads,
+        min_range,
+        1 << 20,
+        started,
+        timeline_bucket,
+    )
+}
+
+/// As [`scan_file`], with the first step back of the warm-up given (tests
+/// make it tiny, so the warm-up stops on its candidate count rather than
+/// at the file's start).
+pub fn scan_file_tuned(
+    c: &Classifier,
+    path: &Path,
+    threads: usize,
+    min_range: u64,
+    warm_step: u64,
+    started: f64,
+    timeline_bucket: Option<u64>,
+) -> io::Result<(Tally, Option<Timeline>)> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let ranges = (size / min_range.max(1)).clamp(1, threads.max(1) as u64);
+    let mut starts = vec![0u64];
+    for k in 1..ranges {
+        let start = next_line_start(&file, size * k / ranges, size)?;
+        if start > *starts.last().unwrap_or(&0) && start < size {
+            starts.push(start);
+        }
+    }
+    starts.push(size);
+    let results: Vec<io::Result<(Tally, Option<Timeline>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = starts
+            .windows(2)
+            .map(|w| {
+                let (start, end, file) = (w[0], w[1], &file);
+                s.spawn(move || {
+                    scan_range(c, file, start, end, warm_step, started, timeline_bucket)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a scan thread panicked")))
+            })
+            .collect()
+    });
+    let mut tally = Tally::default();
+    let mut timeline = timeline_bucket.map(Timeline::new);
+    for r in results {
+        let (t, tl) = r?;
+        tally.add(&t);
+        if let (Some(all), Some(part)) = (timeline.as_mut(), tl) {
+            all.merge(&part);
+        }
+    }
+    Ok((tally, timeline))
+}
+
+/// The offset just after the first newline at or after `at` (or `size`).
+fn next_line_start(file: &File, at: u64, size: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pos = at;
+    while pos < size {
+        let n = file.read_at(&mut buf, pos)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(size)
+}
+
+fn read_exact_at(file: &File, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; (end - start) as usize];
+    file.read_exact_at(&mut buf, start)?;
+    Ok(buf)
+}
+
+fn scan_range(
+    shared: &Classifier,
+    file: &File,
+    start: u64,
+    end: u64,
+    warm_step: u64,
+    started: f64,
+    timeline_bucket: Option<u64>,
+) -> io::Result<(Tally, Option<Timeline>)> {
+    // A clone shares the compiled automata but gets its own regex cache
+    // pools: threads sharing one pool contend on it for every line.
+    let own = shared.clone();
+    let c = &own;
+    let mut counter = BlockCounter::new(c, None).reading_at(started);
+    let mut timeline = timeline_bucket.map(Timeline::new);
+    if timeline.is_some() {
+        counter = counter.with_line_times(Zone::local());
+    }
+    if start > 0 {
+        warm_up(c, &mut counter, file, start, warm_step)?;
+    }
+    let mut tally = Tally::default();
+    let mut pos = start;
+    // One buffer for the whole range: the carried partial line moves to its
+    // front, and no block allocates (or faults in) fresh pages.
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
+    let mut skipping = false;
+    let max_line = c.max_line_bytes();
+    while pos < end {
+        let want = BLOCK.min((end - pos) as usize);
+        let old = buf.len();
+        buf.resize(old + want, 0);
+        file.read_exact_at(&mut buf[old..], pos)?;
+        pos += want as u64;
+        tally.bytes += want as u64;
+        let mut from = 0;
+        if skipping {
+            // Inside a line longer than the cap: drop up to its end.
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    from = i + 1;
+                    skipping = false;
+                }
+                None => {
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
+        let whole = if pos >= end {
+            buf.len()
+        } else {
+            memchr::memrchr(b'\n', &buf[from..]).map_or(from, |i| from + i + 1)
+        };
+        let stats = counter.count(&buf[from..whole], 0, None, |v, at| {
+            tally.absorb(v);
+            if let (Verdict::Event(e), Some(at), Some(t)) = (v, at, timeline.as_mut()) {
+                t.add(e.errname.as_str(), at);
+            }
+        });
+        tally.lines += stats.lines;
+        tally.oversize += stats.oversize;
+        let rest = buf.len() - whole;
+        if rest > max_line {
+            // A line longer than the cap: counted once, as the framer does.
+            buf.clear();
+            skipping = true;
+            tally.lines += 1;
+            tally.oversize += 1;
+        } else {
+            buf.copy_within(whole.., 0);
+            buf.truncate(rest);
+        }
+    }
+    Ok((tally, timeline))
+}
+
+/// Runs the lines before `start` through `counter` without counting them,
+/// back to [`WARM_UP_CANDIDATES`] candidate lines or the file's start.
+fn warm_up(
+    c: &Classifier,
+    counter: &mut BlockCounter<'_>,
+    file: &File,
+    start: u64,
+    warm_step: u64,
+) -> io::Result<()> {
+    let mut back = warm_step.max(1);
+    let from = loop {
+        let from = if back >= start {
+            0
+        } else {
+            next_line_start(file, start - back, start)?
+        };
+        let mut candidates = 0u64;
+        each_block(file, from, start, |region| {
+            c.scan_block(region, |_, _| candidates += 1);
+        })?;
+        if candidates >= WARM_UP_CANDIDATES || from == 0 {
+            break from;
+        }
+        back *= 4;
+    };
+    each_block(file, from, start, |region| {
+        counter.count(region, 0, None, |_, _| {});
+    })
+}
+
+/// `[from, to)` in blocks of about [`BLOCK`] bytes that end at line
+/// boundaries (`to` is one), so memory stays bounded however far back.
+fn each_block(file: &File, from: u64, to: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    let mut pos = from;
+    while pos < to {
+        let end = if to - pos > BLOCK as u64 {
+            next_line_start(file, pos + BLOCK as u64, to)?
+        } else {
+            to
+        };
+        f(&read_exact_at(file, pos, end)?);
+        pos = end;
+    }
+    Ok(())
+}
