@@ -291,7 +291,19 @@ pub fn scan_files_with(
     let metrics = LogMetrics::new();
     let mut results = Vec::new();
     let show_progress = io::stderr().is_terminal();
-    for path in files {
+    let several = options.threads > 1
+        && format != Format::Prometheus
+        && files.len() > 1
+        && files.iter().all(|p| p.as_os_str() != "-");
+    if several {
+        for (name, tally, part) in scan_several(c, files, options)? {
+            if let (Some(all), Some(part)) = (timeline.as_mut(), part) {
+                all.merge(&part);
+            }
+            results.push((name, tally));
+        }
+    }
+    for path in files.iter().filter(|_| !several) {
         let name = path.display().to_string();
         let mut input = open_input(path).map_err(|source| ScanError::Open {
             path: path.clone(),
@@ -356,6 +368,66 @@ pub fn scan_files_with(
         (None, _) => write_table(out, &results),
     };
     written.map_err(ScanError::Write)
+}
+
+/// Several files at once, one per thread (each file is counted on its
+/// own, as one after another would be: a fresh repeat filter per file).
+/// Results come back in the order given.
+fn scan_several(
+    c: &Classifier,
+    files: &[PathBuf],
+    options: ScanOptions,
+) -> Result<Vec<(String, Tally, Option<Timeline>)>, ScanError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    type One = Result<(Tally, Option<Timeline>), ScanError>;
+    let started = crate::clock::unix_now();
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<One>>> = Mutex::new((0..files.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..options.threads.min(files.len()) {
+            s.spawn(|| {
+                // Its own regex cache pools (see parallel.rs).
+                let c = c.clone();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let one = open_input(path)
+                        .map_err(|source| ScanError::Open {
+                            path: path.clone(),
+                            source,
+                        })
+                        .and_then(|mut input| {
+                            let mut timeline = options.timeline_bucket.map(Timeline::new);
+                            let tally = scan_reader_started(
+                                &c,
+                                &mut input,
+                                None,
+                                timeline.as_mut(),
+                                started,
+                                |_| {},
+                            )
+                            .map_err(|source| ScanError::Read {
+                                path: path.clone(),
+                                source,
+                            })?;
+                            Ok((tally, timeline))
+                        });
+                    done.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(one);
+                }
+            });
+        }
+    });
+    let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    files
+        .iter()
+        .zip(done)
+        .map(|(path, one)| {
+            let (tally, timeline) =
+                one.unwrap_or_else(|| Err(ScanError::Usage("a scan thread panicked".into())))?;
+            Ok((path.display().to_string(), tally, timeline))
+        })
+        .collect()
 }
 
 /// A regular file that is not gzip: one that can be read at any offset.

@@ -174,3 +174,26 @@ fn a_timeline_in_prometheus_format_or_a_chart_without_one_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn several_files_on_two_threads_count_what_one_thread_does() {
+    let sample = root("deploy/sample/gateway.log");
+    let postfix = root("tests/fixtures/real/postfix-3.7.11.log");
+    for extra in [&[][..], &["--timeline", "--bucket", "1m"][..]] {
+        let run = |j: &str| {
+            let mut args = vec!["-j", j, "--format", "json"];
+            args.extend_from_slice(extra);
+            args.extend_from_slice(&[sample.as_str(), postfix.as_str(), sample.as_str()]);
+            let out = scan(&args);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let one = run("1");
+        assert_eq!(one, run("2"), "{extra:?}");
+        assert!(!one.is_empty());
+    }
+}
