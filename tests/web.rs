@@ -191,8 +191,9 @@ fn curl(pki: &Pki, port: u16, path: &str, extra: &[&str]) -> Option<(u16, String
 }
 
 /// What `openssl s_client` negotiates with exactly one protocol version
-/// allowed (`-tls1` … `-tls1_3`); `None` when the handshake fails.
-fn handshake(openssl: &Path, port: u16, version_flag: &str, ca: &str) -> Option<String> {
+/// allowed (`-tls1` … `-tls1_3`); `Err` with the client's output when the
+/// handshake fails.
+fn handshake(openssl: &Path, port: u16, version_flag: &str, ca: &str) -> Result<String, String> {
     let out = Command::new(openssl)
         .args([
             "s_client",
@@ -214,6 +215,13 @@ fn handshake(openssl: &Path, port: u16, version_flag: &str, ca: &str) -> Option<
         .find_map(|l| l.strip_prefix("Protocol version: "))
         .map(str::to_string)
         .filter(|_| out.status.success())
+        .ok_or(text)
+}
+
+/// The server refused the version: its alert reached the client, so the
+/// client did offer that version (it was not the client's own policy).
+fn refused_by_server(result: Result<String, String>) -> bool {
+    matches!(&result, Err(text) if text.contains("alert"))
 }
 
 /// `curl` of /metrics presenting the certificate and key `name`.
@@ -247,21 +255,41 @@ fn tls_versions_basic_auth_and_headers() {
 
     assert_eq!(
         handshake(&openssl, port, "-tls1_2", &ca).as_deref(),
-        Some("TLSv1.2")
+        Ok("TLSv1.2")
     );
     assert_eq!(
         handshake(&openssl, port, "-tls1_3", &ca).as_deref(),
-        Some("TLSv1.3")
+        Ok("TLSv1.3")
     );
+    for old in ["-tls1_1", "-tls1"] {
+        let result = handshake(&openssl, port, old, &ca);
+        assert!(refused_by_server(result.clone()), "{old}: {result:?}");
+    }
+    // The control: the same client command does speak TLS 1.0 to a server
+    // that offers it, so the refusal above is the exporter's.
+    let control_port = support::free_port();
+    let mut control = Command::new(&openssl)
+        .current_dir(&dir)
+        .args(["s_server", "-quiet", "-accept", &control_port.to_string()])
+        .args(["-cert", "server.pem", "-key", "server.key", "-tls1"])
+        .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", control_port)).is_err() {
+        assert!(Instant::now() < deadline, "openssl s_server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let spoken = handshake(&openssl, control_port, "-tls1", &ca);
+    let _ = control.kill();
+    let _ = control.wait();
     assert_eq!(
-        handshake(&openssl, port, "-tls1_1", &ca),
-        None,
-        "TLS 1.1 accepted"
-    );
-    assert_eq!(
-        handshake(&openssl, port, "-tls1", &ca),
-        None,
-        "TLS 1.0 accepted"
+        spoken.as_deref(),
+        Ok("TLSv1"),
+        "the client cannot speak TLS 1.0 here"
     );
 
     let (status, text) = curl(&pki, port, "/metrics", &[]).expect("TLS request");
