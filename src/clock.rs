@@ -31,9 +31,17 @@ pub fn rfc3339_millis(t: f64) -> String {
     )
 }
 
+/// `2026-11-28T17:43:19Z` for Unix time `t`, whole seconds.
+pub fn rfc3339_seconds(t: f64) -> String {
+    let mut s = rfc3339_millis(t.floor());
+    // "….000Z" → "…Z"
+    s.replace_range(s.len() - 5..s.len() - 1, "");
+    s
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
 /// algorithm, which is exact for every day of the range we care about).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -221,9 +221,10 @@ pub struct LogMetrics {
     repeated: IntCounterVec,
     last_error: GaugeVec,
     error_windows: GaugeVec,
-    /// Window indices (time / window length) with errors, by series; the
-    /// last 24 hours' worth.
-    windows: Mutex<HashMap<[String; 3], std::collections::BTreeSet<i64>>>,
+    /// Window indices (time / window length) with errors, by source, op
+    /// and errname (nested so that a lookup by `&str` allocates nothing on
+    /// the per-event path); the last 24 hours' worth.
+    windows: Mutex<Windows>,
     window_seconds: AtomicU64,
     rotations: IntCounterVec,
     read_errors: IntCounterVec,
@@ -469,9 +470,7 @@ impl LogMetrics {
         let size = self.window_seconds.load(Ordering::Relaxed) as f64;
         let index = (at / size).floor() as i64;
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let set = windows
-            .entry([source.to_string(), op.to_string(), errname.to_string()])
-            .or_default();
+        let set = entry(entry(entry(&mut windows, source), op), errname);
         set.insert(index);
         // Bounded whatever the times: a day's windows and a little more.
         let keep = (86_400.0 / size).ceil() as usize + 2;
@@ -491,12 +490,15 @@ impl LogMetrics {
     pub fn refresh_windows(&self, now: f64) {
         let size = self.window_seconds.load(Ordering::Relaxed) as f64;
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        for (labels, set) in windows.iter_mut() {
-            set.retain(|w| (*w + 1) as f64 * size > now - 86_400.0);
-            let [source, op, errname] = labels;
-            self.error_windows
-                .with_label_values(&[source.as_str(), op.as_str(), errname.as_str()])
-                .set(set.len() as f64);
+        for (source, ops) in windows.iter_mut() {
+            for (op, names) in ops.iter_mut() {
+                for (errname, set) in names.iter_mut() {
+                    set.retain(|w| (*w + 1) as f64 * size > now - 86_400.0);
+                    self.error_windows
+                        .with_label_values(&[source.as_str(), op.as_str(), errname.as_str()])
+                        .set(set.len() as f64);
+                }
+            }
         }
     }
 
@@ -739,6 +741,17 @@ impl LogMetrics {
     pub fn render(&self) -> String {
         render_registry(&self.registry)
     }
+}
+
+/// Error windows by source, op and errname.
+type Windows = HashMap<String, HashMap<String, HashMap<String, std::collections::BTreeSet<i64>>>>;
+
+/// `map[key]`, inserted empty when missing; allocates the key only then.
+fn entry<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("just inserted")
 }
 
 /// Turns blocks of lines into counts: the one place where that happens,

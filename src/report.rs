@@ -192,16 +192,30 @@ pub fn scan_reader_started(
     c: &Classifier,
     input: &mut impl Read,
     metrics: Option<(&LogMetrics, &str)>,
-    mut timeline: Option<&mut Timeline>,
+    timeline: Option<&mut Timeline>,
     started: f64,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> io::Result<Tally> {
-    let mut tally = Tally::default();
-    let mut framer = Framer::new(c.max_line_bytes());
     let mut counter = BlockCounter::new(c, metrics).reading_at(started);
     if timeline.is_some() {
         counter = counter.with_line_times(Zone::local());
     }
+    scan_with_counter(c, &mut counter, input, metrics, timeline, progress)
+}
+
+/// Frames `input` into lines and counts them with `counter`, whose repeat
+/// filter and line clock may carry state from before (the parallel scan
+/// primes them). The one reading loop of every scan.
+pub(crate) fn scan_with_counter(
+    c: &Classifier,
+    counter: &mut BlockCounter<'_>,
+    input: &mut impl Read,
+    metrics: Option<(&LogMetrics, &str)>,
+    mut timeline: Option<&mut Timeline>,
+    mut progress: impl FnMut(u64),
+) -> io::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut framer = Framer::new(c.max_line_bytes());
     let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
         let stats = counter.count(d.block, d.oversize, None, |v, at| {
             tally.absorb(v);

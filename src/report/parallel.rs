@@ -19,8 +19,8 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{Tally, Timeline};
-use crate::classify::{Classifier, Verdict};
+use super::{Tally, Timeline, scan_with_counter};
+use crate::classify::Classifier;
 use crate::metrics::BlockCounter;
 use crate::timestamp::Zone;
 
@@ -29,9 +29,6 @@ pub const REPEAT_WINDOW_MAX: u64 = 64;
 
 /// Candidate lines replayed before a range: twice the longest window.
 pub const WARM_UP_CANDIDATES: u64 = 2 * REPEAT_WINDOW_MAX;
-
-/// Bytes read at a time.
-const BLOCK: usize = 256 << 10;
 
 /// Scans `path` (a regular, uncompressed file) in `threads` ranges of at
 /// least `min_range` bytes; fewer when the file is small.
@@ -124,10 +121,30 @@ fn next_line_start(file: &File, at: u64, size: u64) -> io::Result<u64> {
     Ok(size)
 }
 
-fn read_exact_at(file: &File, start: u64, end: u64) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; (end - start) as usize];
-    file.read_exact_at(&mut buf, start)?;
-    Ok(buf)
+/// A byte range of a file as a reader, so a range is framed by the same
+/// [`Framer`](crate::source::framing::Framer) loop as a whole file.
+struct Range<'f> {
+    file: &'f File,
+    pos: u64,
+    end: u64,
+}
+
+impl io::Read for Range<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was scanned",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn scan_range(
@@ -149,106 +166,43 @@ fn scan_range(
         counter = counter.with_line_times(Zone::local());
     }
     if start > 0 {
-        warm_up(c, &mut counter, file, start, warm_step)?;
-    }
-    let mut tally = Tally::default();
-    let mut pos = start;
-    // One buffer for the whole range: the carried partial line moves to its
-    // front, and no block allocates (or faults in) fresh pages.
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK * 2);
-    let mut skipping = false;
-    let max_line = c.max_line_bytes();
-    while pos < end {
-        let want = BLOCK.min((end - pos) as usize);
-        let old = buf.len();
-        buf.resize(old + want, 0);
-        file.read_exact_at(&mut buf[old..], pos)?;
-        pos += want as u64;
-        tally.bytes += want as u64;
-        let mut from = 0;
-        if skipping {
-            // Inside a line longer than the cap: drop up to its end.
-            match memchr::memchr(b'\n', &buf) {
-                Some(i) => {
-                    from = i + 1;
-                    skipping = false;
-                }
-                None => {
-                    buf.clear();
-                    continue;
-                }
-            }
-        }
-        let whole = if pos >= end {
-            buf.len()
-        } else {
-            memchr::memrchr(b'\n', &buf[from..]).map_or(from, |i| from + i + 1)
+        let from = warm_up_start(c, file, start, warm_step)?;
+        let mut before = Range {
+            file,
+            pos: from,
+            end: start,
         };
-        let stats = counter.count(&buf[from..whole], 0, None, |v, at| {
-            tally.absorb(v);
-            if let (Verdict::Event(e), Some(at), Some(t)) = (v, at, timeline.as_mut()) {
-                t.add(e.errname.as_str(), at);
-            }
-        });
-        tally.lines += stats.lines;
-        tally.oversize += stats.oversize;
-        let rest = buf.len() - whole;
-        if rest > max_line {
-            // A line longer than the cap: counted once, as the framer does.
-            buf.clear();
-            skipping = true;
-            tally.lines += 1;
-            tally.oversize += 1;
-        } else {
-            buf.copy_within(whole.., 0);
-            buf.truncate(rest);
-        }
+        scan_with_counter(c, &mut counter, &mut before, None, None, |_| {})?;
     }
+    let mut range = Range {
+        file,
+        pos: start,
+        end,
+    };
+    let tally = scan_with_counter(c, &mut counter, &mut range, None, timeline.as_mut(), |_| {})?;
     Ok((tally, timeline))
 }
 
-/// Runs the lines before `start` through `counter` without counting them,
-/// back to [`WARM_UP_CANDIDATES`] candidate lines or the file's start.
-fn warm_up(
-    c: &Classifier,
-    counter: &mut BlockCounter<'_>,
-    file: &File,
-    start: u64,
-    warm_step: u64,
-) -> io::Result<()> {
+/// Where the lines to replay before `start` begin: back to
+/// [`WARM_UP_CANDIDATES`] candidate lines, or the file's start.
+fn warm_up_start(c: &Classifier, file: &File, start: u64, warm_step: u64) -> io::Result<u64> {
     let mut back = warm_step.max(1);
-    let from = loop {
+    loop {
         let from = if back >= start {
             0
         } else {
             next_line_start(file, start - back, start)?
         };
-        let mut candidates = 0u64;
-        each_block(file, from, start, |region| {
-            c.scan_block(region, |_, _| candidates += 1);
-        })?;
-        if candidates >= WARM_UP_CANDIDATES || from == 0 {
-            break from;
+        let mut counter = BlockCounter::new(c, None);
+        let mut region = Range {
+            file,
+            pos: from,
+            end: start,
+        };
+        let t = scan_with_counter(c, &mut counter, &mut region, None, None, |_| {})?;
+        if t.matched + t.repeats + t.unrecognized >= WARM_UP_CANDIDATES || from == 0 {
+            return Ok(from);
         }
         back *= 4;
-    };
-    each_block(file, from, start, |region| {
-        counter.count(region, 0, None, |_, _| {});
-    })
-}
-
-/// `[from, to)` in blocks of about [`BLOCK`] bytes that end at line
-/// boundaries (`to` is one), so memory stays bounded however far back.
-fn each_block(file: &File, from: u64, to: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
-    let mut pos = from;
-    while pos < to {
-        let end = if to - pos > BLOCK as u64 {
-            next_line_start(file, pos + BLOCK as u64, to)?
-        } else {
-            to
-        };
-        f(&read_exact_at(file, pos, end)?);
-        pos = end;
     }
-    Ok(())
 }
