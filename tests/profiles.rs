@@ -101,6 +101,45 @@ fn check(file: &str, profile: Profile) -> Vec<String> {
     failures
 }
 
+/// The classifier's shortcuts (rule literals, anchored searches from
+/// their positions) give the verdicts the plain regexes give, on every
+/// fixture line of every profile, with every profile.
+#[test]
+fn shortcuts_never_change_a_verdict() {
+    let files = [
+        "msmail", "postfix", "exim", "sendmail", "nginx", "haproxy", "windows", "generic", "drift",
+    ];
+    let mut compared = 0;
+    for profile in [
+        "auto", "msmail", "postfix", "exim", "sendmail", "nginx", "haproxy", "windows", "generic",
+    ] {
+        let c = Classifier::builder()
+            .profile(profile.parse().unwrap())
+            .build()
+            .unwrap();
+        for file in files {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/profiles")
+                .join(format!("{file}.tsv"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, l) in text.lines().enumerate().skip(1) {
+                if l.starts_with('#') || l.is_empty() {
+                    continue;
+                }
+                let line = l.rsplit('\t').next().unwrap().as_bytes();
+                assert_eq!(
+                    format!("{:?}", c.classify(line)),
+                    format!("{:?}", c.classify_unassisted(line)),
+                    "{file}.tsv:{} [{profile}] {l}",
+                    i + 1
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+}
+
 fn check_profile(name: &str) {
     let profile: Profile = name.parse().unwrap();
     let mut failures = check(name, profile);

@@ -105,6 +105,17 @@ proptest! {
         }
     }
 
+    /// Rule literals and anchored searches are shortcuts only.
+    #[test]
+    fn shortcuts_never_change_a_verdict(line in line_strategy()) {
+        for c in all_profiles() {
+            prop_assert_eq!(
+                format!("{:?}", c.classify(&line)),
+                format!("{:?}", c.classify_unassisted(&line))
+            );
+        }
+    }
+
     #[test]
     fn scanning_equals_classifying_line_by_line(
         lines in proptest::collection::vec(line_strategy(), 0..40),

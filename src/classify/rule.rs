@@ -13,7 +13,9 @@
 //! token), and `key`/`key2` (what identifies one failure across the several
 //! lines a program writes about it; see [`Witness`]).
 
-use regex::bytes::{Captures, Regex};
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input};
 
 use super::op::Op;
 use super::text::TextTable;
@@ -189,6 +191,9 @@ pub struct Rule {
     pub name: String,
     pub action: Action,
     pub regex: Regex,
+    pub groups: Groups,
+    /// The pattern `regex` was compiled from.
+    pub pattern: String,
     pub op: Option<Op>,
     pub strict: bool,
     pub vendor_texts: Vec<String>,
@@ -198,6 +203,42 @@ pub struct Rule {
     pub dialect: Dialect,
     /// Indices into the classifier's anchor list; empty = runs on every line.
     pub anchor_ids: Vec<usize>,
+    /// Indices into the classifier's line literals, one of which every
+    /// match of the pattern contains (regex-syntax's literal extraction):
+    /// a line without any is skipped without running the regex. Empty when
+    /// the pattern has no such small set.
+    pub literal_ids: Vec<usize>,
+    /// Whether those literals are prefixes: every match starts at one.
+    pub literals_are_prefixes: bool,
+}
+
+/// Where a rule's named groups are, looked up once: a lookup by name
+/// hashes the name, which was a tenth of a counted line's cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Groups {
+    op: Option<usize>,
+    errno: Option<usize>,
+    text: Option<usize>,
+    stage: Option<usize>,
+    wsa: Option<usize>,
+    key: Option<usize>,
+    key2: Option<usize>,
+}
+
+impl Groups {
+    pub fn of(regex: &Regex) -> Groups {
+        let info = regex.group_info();
+        let at = |name: &str| info.to_index(regex_automata::PatternID::ZERO, name);
+        Groups {
+            op: at("op"),
+            errno: at("errno"),
+            text: at("text"),
+            stage: at("stage"),
+            wsa: at("wsa"),
+            key: at("key"),
+            key2: at("key2"),
+        }
+    }
 }
 
 /// How a rule claims a line that it does not count.
@@ -220,12 +261,45 @@ pub struct Found {
 
 impl Rule {
     /// Applies the rule to a line. `None`: the rule does not claim the line.
-    pub fn apply(&self, line: &[u8], texts: &TextTable) -> Option<Result<Found, Claim>> {
+    ///
+    /// `starts`, when given, holds (ascending) every position at which one
+    /// of the rule's prefix literals occurs: no match can start anywhere
+    /// else. An anchored search at each in turn finds the same leftmost-
+    /// first match as an unanchored search of the line (the first start
+    /// that matches is the leftmost), and lets a one-pass pattern take its
+    /// captures in one forward pass instead of three.
+    pub fn apply(
+        &self,
+        line: &[u8],
+        texts: &TextTable,
+        starts: Option<&[usize]>,
+    ) -> Option<Result<Found, Claim>> {
+        let claims = |claim: Claim| {
+            let from = starts.map_or(0, |s| s.first().copied().unwrap_or(line.len()));
+            self.regex
+                .is_match(Input::new(line).range(from..))
+                .then_some(Err(claim))
+        };
         match self.action {
-            Action::Repeat => self.regex.is_match(line).then_some(Err(Claim::Repeat)),
-            Action::Ignore => self.regex.is_match(line).then_some(Err(Claim::Ignore)),
+            Action::Repeat => claims(Claim::Repeat),
+            Action::Ignore => claims(Claim::Ignore),
             Action::Event => {
-                let caps = self.regex.captures(line)?;
+                let mut caps = self.regex.create_captures();
+                match starts {
+                    Some(starts) => {
+                        for &at in starts {
+                            let input = Input::new(line).range(at..).anchored(Anchored::Yes);
+                            self.regex.search_captures(&input, &mut caps);
+                            if caps.is_match() {
+                                break;
+                            }
+                        }
+                    }
+                    None => self.regex.search_captures(&Input::new(line), &mut caps),
+                }
+                if !caps.is_match() {
+                    return None;
+                }
                 self.found_in(line, &caps, texts).map(Ok)
             }
             Action::TextAnywhere => {
@@ -255,10 +329,13 @@ impl Rule {
         }
     }
 
-    fn found_in(&self, line: &[u8], caps: &Captures<'_>, texts: &TextTable) -> Option<Found> {
-        let number = caps.name("errno").map(|m| m.as_bytes());
-        let wsa = caps.name("wsa").map(|m| m.as_bytes());
-        let text_group = caps.name("text").map(|m| m.as_bytes());
+    fn found_in(&self, line: &[u8], caps: &Captures, texts: &TextTable) -> Option<Found> {
+        let g = &self.groups;
+        let span = |index: Option<usize>| index.and_then(|i| caps.get_group(i));
+        let group = |index: Option<usize>| span(index).map(|s| &line[s.range()]);
+        let number = group(g.errno);
+        let wsa = group(g.wsa);
+        let text_group = group(g.text);
         let text_found = text_group.and_then(|t| texts.find_with_op(t));
         let text_name = text_found.map(|(_, _, n, _)| n);
         let vendor = text_name.is_none()
@@ -280,35 +357,31 @@ impl Rule {
         if self.strict && errname.is_unknown() {
             return None;
         }
-        let whole = caps.get(0).expect("group 0 always matches");
+        let whole = caps.get_match().expect("only a match is read");
         let implied = text_found
             .and_then(|(_, _, _, op)| op)
             .or_else(|| implied_op(errname));
         let op = if let Some(op) = self.op {
             op
-        } else if let Some(call) = caps.name("op") {
-            let op = Op::from_call(call.as_bytes());
+        } else if let Some(call) = group(g.op) {
+            let op = Op::from_call(call);
             if op == Op::Unknown {
-                Op::from_words(call.as_bytes())
+                Op::from_words(call)
             } else {
                 op
             }
-        } else if let Some(stage) = caps.name("stage") {
-            Op::from_words(stage.as_bytes())
+        } else if let Some(stage) = group(g.stage) {
+            Op::from_words(stage)
         } else {
-            let pos = caps
-                .name("text")
-                .or_else(|| caps.name("wsa"))
-                .map_or(whole.start(), |m| m.start());
+            let pos = span(g.text)
+                .or_else(|| span(g.wsa))
+                .map_or(whole.start(), |m| m.start);
             Op::near(line, pos, implied)
         };
         let key = self.witness.map(|_| {
             let family = self.name.split('.').next().unwrap_or(&self.name);
-            let part = |g: &str| {
-                caps.name(g)
-                    .map_or(Default::default(), |m| lossy(m.as_bytes()))
-            };
-            format!("{family}\u{1f}{}\u{1f}{}", part("key"), part("key2"))
+            let part = |i: Option<usize>| group(i).map_or(Default::default(), lossy);
+            format!("{family}\u{1f}{}\u{1f}{}", part(g.key), part(g.key2))
         });
         Some(Found {
             op,

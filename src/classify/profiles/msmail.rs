@@ -30,7 +30,7 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec::event(
         "msmail",
         Gate::Literals(&["ERROR"]),
-        r"\bERROR (?P<op>[A-Za-z_]{1,24}): \((?P<errno>-?[0-9]{1,9})\) ?(?P<text>.*)",
+        r"\bERROR (?P<op>[A-Za-z_]{1,24}): \((?P<errno>-?[0-9]{1,9})\)(?P<text>.*)",
     )
     .vendor_texts(OWN_TEXTS),
     // "Error (116) Network Read Error": the op is in the gateway's own text.

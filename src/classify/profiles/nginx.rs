@@ -22,12 +22,12 @@ pub const RULES: &[RuleSpec] = &[
     RuleSpec::event(
         "nginx",
         Gate::Literals(&["fail", "Fail", "FAIL"]),
-        r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|SSL_do_handshake|SSL_shutdown|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt|getsockname)\([^()]{0,200}\)(?: to \S+)? failed (?:\(SSL:[^)]*\) )?\((?P<errno>[0-9]{1,9}): (?P<text>[^)]*)\)",
+        r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|SSL_do_handshake|SSL_shutdown|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt|getsockname)\([^()]*\)(?: to \S+)? failed (?:\(SSL:[^)]*\) )?\((?P<errno>[0-9]{1,9}): (?P<text>[^)]*)\)",
     ),
     RuleSpec::event(
         "nginx.unit",
         Gate::Literals(&["fail", "Fail", "FAIL"]),
-        r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt)\([^()]{0,200}\)(?: to \S+)? failed: (?P<text>[^()]*?) \((?P<errno>[0-9]{1,9})\)",
+        r"\b(?P<op>connect|recv|send|writev|readv|sendmsg|recvmsg|recvfrom|sendto|sendfile|SSL_write|SSL_read|accept4?|bind|listen|shutdown|close|setsockopt|getsockopt)\([^()]*\)(?: to \S+)? failed: (?P<text>[^()]*?) \((?P<errno>[0-9]{1,9})\)",
     ),
     RuleSpec::event(
         "nginx.upstream_timeout",
