@@ -40,7 +40,8 @@ use memchr::{memchr, memrchr};
 pub use op::Op;
 pub use profiles::Profile;
 pub use repeat::RepeatFilter;
-pub use rule::{Action, Claim, Gate, Groups, Rule, RuleSpec, WitnessSpec};
+use rule::compile;
+pub use rule::{Action, Claim, Compiled, Gate, Groups, Rule, RuleSpec, WitnessSpec};
 use text::{TEXT_ANCHORS, TextTable, case_forms};
 
 use crate::errno::{Dialect, Errname};
@@ -188,8 +189,7 @@ impl Builder {
             rules.push(Rule {
                 name: u.name.clone(),
                 action: Action::Event,
-                groups: Groups::of(&regex),
-                regex,
+                compiled: Compiled::new(regex).into(),
                 pattern: u.regex.clone(),
                 op: u.op,
                 strict: false,
@@ -218,13 +218,10 @@ impl Builder {
                         ids
                     }
                 };
-                let regex = compile(spec.name, spec.pattern)?;
-                let groups = Groups::of(&regex);
                 rules.push(Rule {
                     name: spec.name.to_string(),
                     action: spec.action,
-                    regex,
-                    groups,
+                    compiled: std::sync::OnceLock::new(),
                     pattern: spec.pattern.to_string(),
                     op: spec.op,
                     strict: spec.strict,
@@ -301,41 +298,6 @@ impl Builder {
             max_line_bytes: self.max_line_bytes,
         })
     }
-}
-
-/// Compiles a rule's pattern with `regex::bytes` semantics (Unicode on,
-/// haystacks need not be UTF-8) into regex-automata's meta regex, whose
-/// anchored searches [`Rule::apply`] uses. A pattern that fails is compiled
-/// again by `regex`, for the error message users know.
-fn compile(name: &str, pattern: &str) -> Result<regex_automata::meta::Regex, BuildError> {
-    use regex_automata::{meta, util::syntax};
-    const SIZE_LIMIT: usize = 1 << 22;
-    // No full DFA: it is built eagerly for every small pattern, and its
-    // build was most of the exporter's start-up; the lazy DFA, one-pass
-    // DFA and backtracker cover every search a rule makes.
-    let built = meta::Builder::new()
-        .syntax(syntax::Config::new().utf8(false))
-        .configure(
-            meta::Config::new()
-                .nfa_size_limit(Some(SIZE_LIMIT))
-                .dfa(false),
-        )
-        .build(pattern);
-    built.map_err(|e| {
-        match regex::bytes::RegexBuilder::new(pattern)
-            .size_limit(SIZE_LIMIT)
-            .build()
-        {
-            Err(source) => BuildError::Regex {
-                rule: name.to_string(),
-                source,
-            },
-            Ok(_) => BuildError::Rule {
-                rule: name.to_string(),
-                problem: e.to_string(),
-            },
-        }
-    })
 }
 
 /// Literals one of which every match of `pattern` contains, and whether
@@ -729,6 +691,17 @@ mod tests {
 
     fn c() -> Classifier {
         Classifier::builder().build().unwrap()
+    }
+
+    #[test]
+    fn every_built_in_pattern_compiles() {
+        // Built-in rules compile at first use; a pattern that did not
+        // would panic there, so every one is compiled here.
+        for profile in Profile::ALL {
+            for spec in profile.rules() {
+                compile(spec.name, spec.pattern).unwrap();
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
 
+use super::BuildError;
 use super::op::Op;
 use super::text::TextTable;
 use crate::errno::{Dialect, Errname, table};
@@ -190,8 +191,11 @@ impl RuleSpec {
 pub struct Rule {
     pub name: String,
     pub action: Action,
-    pub regex: Regex,
-    pub groups: Groups,
+    /// Compiled at first use: most rules never meet a line that carries
+    /// their literals, and compiling every pattern was most of start-up.
+    /// (Built-in patterns are compiled by a unit test; user rules when the
+    /// classifier is built, so their errors are reported then.)
+    pub compiled: std::sync::OnceLock<Compiled>,
     /// The pattern `regex` was compiled from.
     pub pattern: String,
     pub op: Option<Op>,
@@ -210,6 +214,22 @@ pub struct Rule {
     pub literal_ids: Vec<usize>,
     /// Whether those literals are prefixes: every match starts at one.
     pub literals_are_prefixes: bool,
+}
+
+/// A rule's regex and where its groups are.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub regex: Regex,
+    pub groups: Groups,
+}
+
+impl Compiled {
+    pub fn new(regex: Regex) -> Compiled {
+        Compiled {
+            groups: Groups::of(&regex),
+            regex,
+        }
+    }
 }
 
 /// Where a rule's named groups are, looked up once: a lookup by name
@@ -260,6 +280,15 @@ pub struct Found {
 }
 
 impl Rule {
+    pub fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            Compiled::new(
+                compile(&self.name, &self.pattern)
+                    .expect("built-in patterns compile (a unit test checks every one)"),
+            )
+        })
+    }
+
     /// Applies the rule to a line. `None`: the rule does not claim the line.
     ///
     /// `starts`, when given, holds (ascending) every position at which one
@@ -274,9 +303,10 @@ impl Rule {
         texts: &TextTable,
         starts: Option<&[usize]>,
     ) -> Option<Result<Found, Claim>> {
+        let regex = &self.compiled().regex;
         let claims = |claim: Claim| {
             let from = starts.map_or(0, |s| s.first().copied().unwrap_or(line.len()));
-            self.regex
+            regex
                 .is_match(Input::new(line).range(from..))
                 .then_some(Err(claim))
         };
@@ -284,18 +314,18 @@ impl Rule {
             Action::Repeat => claims(Claim::Repeat),
             Action::Ignore => claims(Claim::Ignore),
             Action::Event => {
-                let mut caps = self.regex.create_captures();
+                let mut caps = regex.create_captures();
                 match starts {
                     Some(starts) => {
                         for &at in starts {
                             let input = Input::new(line).range(at..).anchored(Anchored::Yes);
-                            self.regex.search_captures(&input, &mut caps);
+                            regex.search_captures(&input, &mut caps);
                             if caps.is_match() {
                                 break;
                             }
                         }
                     }
-                    None => self.regex.search_captures(&Input::new(line), &mut caps),
+                    None => regex.search_captures(&Input::new(line), &mut caps),
                 }
                 if !caps.is_match() {
                     return None;
@@ -330,7 +360,7 @@ impl Rule {
     }
 
     fn found_in(&self, line: &[u8], caps: &Captures, texts: &TextTable) -> Option<Found> {
-        let g = &self.groups;
+        let g = &self.compiled().groups;
         let span = |index: Option<usize>| index.and_then(|i| caps.get_group(i));
         let group = |index: Option<usize>| span(index).map(|s| &line[s.range()]);
         let number = group(g.errno);
@@ -391,6 +421,44 @@ impl Rule {
             key,
         })
     }
+}
+
+/// Compiles a rule's pattern with `regex::bytes` semantics (Unicode on,
+/// haystacks need not be UTF-8) into regex-automata's meta regex, whose
+/// anchored searches [`Rule::apply`] uses. A pattern that fails is compiled
+/// again by `regex`, for the error message users know.
+pub(crate) fn compile(
+    name: &str,
+    pattern: &str,
+) -> Result<regex_automata::meta::Regex, BuildError> {
+    use regex_automata::{meta, util::syntax};
+    const SIZE_LIMIT: usize = 1 << 22;
+    // No full DFA: it is built eagerly for every small pattern, and its
+    // build was most of the exporter's start-up; the lazy DFA, one-pass
+    // DFA and backtracker cover every search a rule makes.
+    let built = meta::Builder::new()
+        .syntax(syntax::Config::new().utf8(false))
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(SIZE_LIMIT))
+                .dfa(false),
+        )
+        .build(pattern);
+    built.map_err(|e| {
+        match regex::bytes::RegexBuilder::new(pattern)
+            .size_limit(SIZE_LIMIT)
+            .build()
+        {
+            Err(source) => BuildError::Regex {
+                rule: name.to_string(),
+                source,
+            },
+            Ok(_) => BuildError::Rule {
+                rule: name.to_string(),
+                problem: e.to_string(),
+            },
+        }
+    })
 }
 
 /// Error texts that a line must name a socket beside (`close: Bad file
