@@ -10,8 +10,8 @@
 # node_exporter (benches/http.sh). Each script's own output is kept in
 # bench-out/all-*.log; the ratios are collected from them. Installs the
 # Debian peers it needs (ripgrep, mtail, prometheus-node-exporter, wrk,
-# iproute2, hyperfine) when missing. Not yet here (issue 14): the
-# 10%-density corpus and `ss`.
+# iproute2, hyperfine) when missing. The 10%- and 100%-error corpora come
+# from benches/gen_density.py (varied lines: no cache can fake them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench-out
@@ -42,10 +42,22 @@ run gz hyperfine -N -w 1 -r 5 --export-json bench-out/all-gz.json \
     "taskset -c 0 target/release/gateway_exporter scan $corpus.gz" \
     "bash -c \"zcat $corpus.gz | rg -c '$pattern'\""
 
-# One large file on both cores vs one, and an all-errors file (per-match
-# work dominates there).
-allerr=bench-out/all-errors-2000000.log
-[ -s "$allerr" ] || python3 -c "import sys; sys.stdout.write('11/28/2026 08:14:12 ERROR write: (57) Socket is not connected\\n' * 2000000)" > "$allerr"
+# Where per-line work dominates: one line in ten a socket error, and every
+# line one (eleven shapes, varied timestamps, pids, queue ids). rg gets a
+# pattern that matches every error shape of the generator.
+for d in 0.1 1.0; do
+    f=bench-out/density-$d-2000000.log
+    [ -s "$f" ] || python3 benches/gen_density.py 2000000 "$d" > "$f"
+done
+dpattern='ERROR [a-z]+: \(\d+\)|\w+\(\) failed \(\d+: |socket (write|read) failed, WSAE[A-Z]+ \(\d+\)|lost connection with |connect to \S+: Connection refused'
+run density hyperfine -N -w 1 -r 5 --export-json bench-out/all-density.json \
+    "taskset -c 1 target/release/gateway_exporter scan -j 1 bench-out/density-0.1-2000000.log" \
+    "taskset -c 1 rg -c '$dpattern' bench-out/density-0.1-2000000.log" \
+    "taskset -c 1 target/release/gateway_exporter scan -j 1 bench-out/density-1.0-2000000.log" \
+    "taskset -c 1 rg -c '$dpattern' bench-out/density-1.0-2000000.log"
+
+# One large file on both cores vs one, and the all-errors file.
+allerr=bench-out/density-1.0-2000000.log
 run multicore hyperfine -N -w 1 -r 5 --export-json bench-out/all-multicore.json \
     "target/release/gateway_exporter scan -j 1 $corpus" \
     "target/release/gateway_exporter scan -j 2 $corpus" \
@@ -89,8 +101,17 @@ try:
     rows.append(("all-errors corpus, counted lines/s on one core", f"{2e6 / r[2]['median'] / 1e6:.2f}M", ">= 5M"))
 except Exception:
     pass
+try:
+    r = json.load(open("bench-out/all-density.json"))["results"]
+    rows.append(("scan vs rg -c, 10% errors", f"{r[1]['median'] / r[0]['median']:.2f}x", ">= 0.5x"))
+    rows.append(("scan vs rg -c, every line an error", f"{r[3]['median'] / r[2]['median']:.2f}x", ">= 0.4x"))
+    rows.append(("every line an error: ns per counted line, one core", f"{r[2]['median'] / 2e6 * 1e9:.0f} ns", "<= 200 ns"))
+except Exception:
+    pass
 m = re.search(r"ratio ours/node:\s+([\d.]+) of its curl time", read("sockstat"))
 if m: rows.append(("socket statistics vs node_exporter tcpstat", f"{m.group(1)}x time", "<= 0.25x"))
+m = re.search(r"ratio ours/ss:\s+([\d.]+)", read("sockstat"))
+if m: rows.append(("socket statistics vs ss, same port filter", f"{m.group(1)}x time", "<= 1.5x"))
 for title, line in re.findall(r"== (.*?) \(wrk.*?\n(?:.*\n){3}(ratios: .*)", read("http")):
     rows.append((f"/metrics {title} vs node_exporter", line.replace("ratios: ", ""), ">= 2x req/s"))
 live = read("live")

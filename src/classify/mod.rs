@@ -189,7 +189,8 @@ impl Builder {
             rules.push(Rule {
                 name: u.name.clone(),
                 action: Action::Event,
-                compiled: Compiled::new(regex).into(),
+                compiled: Compiled::new(regex.clone()).into(),
+                shared: std::sync::Arc::new(Compiled::new(regex).into()),
                 pattern: u.regex.clone(),
                 op: u.op,
                 strict: false,
@@ -222,6 +223,7 @@ impl Builder {
                     name: spec.name.to_string(),
                     action: spec.action,
                     compiled: std::sync::OnceLock::new(),
+                    shared: Default::default(),
                     pattern: spec.pattern.to_string(),
                     op: spec.op,
                     strict: spec.strict,
