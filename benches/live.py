@@ -19,12 +19,16 @@ ap.add_argument("--lines", type=int, default=2_000_000)
 ap.add_argument("--samples", type=int, default=300)
 ap.add_argument("--bin", default="target/release/gateway_exporter")
 ap.add_argument("--shared", default=os.environ.get("SHARED", "../shared"))
+ap.add_argument("--corpus", help="a log to use instead of the generated corpus (e.g. bench-out/density-1.0-2000000.log); --lines is then its line count")
 ap.add_argument("--no-state", action="store_true", help="run without checkpoints (--state.dir=)")
 args = ap.parse_args()
 
 os.makedirs("bench-out", exist_ok=True)
-corpus = f"bench-out/corpus-{args.lines}.log"
-if not os.path.exists(corpus):
+corpus = args.corpus or f"bench-out/corpus-{args.lines}.log"
+if args.corpus:
+    with open(corpus, "rb") as f:
+        args.lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+elif not os.path.exists(corpus):
     with open(corpus, "w") as f:
         subprocess.run([sys.executable, f"{args.shared}/bench/gen_gateway_log.py", str(args.lines)], stdout=f, check=True)
 
