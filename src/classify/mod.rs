@@ -285,11 +285,24 @@ impl Builder {
             .kind(Some(AhoCorasickKind::DFA))
             .prefilter(false)
             .build(&line_literals.literals)?;
+        // Bit masks of each rule's anchors and literals: a rule gated on
+        // every error text has 44 anchor ids, and checking them one by one
+        // for each of 69 rules was a tenth of a candidate line.
+        let rule_masks = rules
+            .iter()
+            .map(|r| {
+                (
+                    AnchorBits::of(&r.anchor_ids),
+                    AnchorBits::of(&r.literal_ids),
+                )
+            })
+            .collect();
         let mut anchor_mask = AnchorBits::default();
         for i in 0..anchors.literals.len() {
             anchor_mask.set(i);
         }
         Ok(Classifier {
+            rule_masks,
             anchor_mask: anchor_mask.0,
             rules,
             buffer_search,
@@ -461,10 +474,21 @@ impl AnchorSet {
 }
 
 /// Which anchors a line holds.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct AnchorBits([u64; MAX_ANCHORS / 64]);
 
 impl AnchorBits {
+    fn of(ids: &[usize]) -> AnchorBits {
+        let mut bits = AnchorBits::default();
+        for i in ids {
+            bits.set(*i);
+        }
+        bits
+    }
+    /// Whether the two sets share a member.
+    fn meets(&self, other: &AnchorBits) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
     }
@@ -484,6 +508,8 @@ pub struct BlockStats {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Vec<Rule>,
+    /// Per rule (same order): its anchors and its literals as bit masks.
+    rule_masks: Vec<(AnchorBits, AnchorBits)>,
     /// Which of the line search's literals are anchors (the rest are rule
     /// prefixes, which alone do not make a line a candidate).
     anchor_mask: [u64; MAX_ANCHORS / 64],
@@ -560,23 +586,19 @@ impl Classifier {
         }
         hits.sort_unstable();
         let mut starts = Vec::new();
-        for rule in &self.rules {
-            let gated_in =
-                rule.anchor_ids.is_empty() || rule.anchor_ids.iter().any(|i| present.has(*i));
+        for (rule, (anchors, literals)) in self.rules.iter().zip(&self.rule_masks) {
+            let gated_in = rule.anchor_ids.is_empty() || present.meets(anchors);
             if !gated_in {
                 continue;
             }
-            if assisted
-                && !rule.literal_ids.is_empty()
-                && !rule.literal_ids.iter().any(|i| present.has(*i))
-            {
+            if assisted && !rule.literal_ids.is_empty() && !present.meets(literals) {
                 continue;
             }
             let starts = if assisted && rule.literals_are_prefixes {
                 starts.clear();
                 starts.extend(
                     hits.iter()
-                        .filter(|(_, id)| rule.literal_ids.contains(id))
+                        .filter(|(_, id)| literals.has(*id))
                         .map(|(at, _)| *at),
                 );
                 starts.dedup();
