@@ -6,8 +6,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Ipv6Addr, TcpStream};
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -327,25 +326,13 @@ fn redact_leaves_no_address_and_keeps_hosts_apart() {
 /// A GET with optional basic credentials: (status, body).
 fn get(addr: std::net::SocketAddr, path: &str, auth: Option<&str>) -> (u16, String) {
     use base64::Engine;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let header = auth.map_or(String::new(), |a| {
         format!(
             "Authorization: Basic {}\r\n",
             base64::engine::general_purpose::STANDARD.encode(a)
         )
     });
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{header}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
+    support::http_get_with(addr, path, &header, Duration::from_secs(20))
 }
 
 #[test]

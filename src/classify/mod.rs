@@ -339,13 +339,7 @@ fn rule_literals(pattern: &str) -> Option<(Vec<String>, bool)> {
             seq.dedup();
             keep -= 1;
         }
-        let lits = seq.literals()?;
-        if lits.is_empty() || lits.len() > 16 || lits.iter().any(|l| l.as_bytes().len() < 3) {
-            return None;
-        }
-        lits.iter()
-            .map(|l| String::from_utf8(l.as_bytes().to_vec()).ok())
-            .collect()
+        searchable(&seq, 16)
     };
     let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
     if let Some(lits) = usable(prefixes, true) {
@@ -436,9 +430,18 @@ fn errno_group_is_numeric(pattern: &str) -> bool {
 fn required_prefixes(pattern: &str) -> Option<Vec<String>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    searchable(
+        &Extractor::new().kind(ExtractKind::Prefix).extract(&hir),
+        64,
+    )
+}
+
+/// An extracted literal set worth searching for: finite, at most `max`
+/// literals, each of at least 3 bytes (shorter ones hit everywhere) and
+/// UTF-8 (they join the anchor list, which is text).
+fn searchable(seq: &regex_syntax::hir::literal::Seq, max: usize) -> Option<Vec<String>> {
     let lits = seq.literals()?;
-    if lits.is_empty() || lits.len() > 64 || lits.iter().any(|l| l.as_bytes().len() < 3) {
+    if lits.is_empty() || lits.len() > max || lits.iter().any(|l| l.as_bytes().len() < 3) {
         return None;
     }
     lits.iter()

@@ -214,11 +214,22 @@ impl Drop for Exporter {
 
 /// A plain HTTP/1.1 GET over loopback: (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, "", Duration::from_secs(10))
+}
+
+/// As [`http_get`], with extra header lines (each ending in `\r\n`) and
+/// a read timeout of the caller's.
+pub fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &str,
+    read_timeout: Duration,
+) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(read_timeout)).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();
