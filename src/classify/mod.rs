@@ -27,6 +27,7 @@
 //! }
 //! ```
 
+pub mod linear;
 pub mod op;
 pub mod profiles;
 pub mod repeat;
@@ -189,8 +190,8 @@ impl Builder {
             rules.push(Rule {
                 name: u.name.clone(),
                 action: Action::Event,
-                compiled: Compiled::new(regex.clone()).into(),
-                shared: std::sync::Arc::new(Compiled::new(regex).into()),
+                compiled: Compiled::new(regex.clone(), &u.regex).into(),
+                shared: std::sync::Arc::new(Compiled::new(regex, &u.regex).into()),
                 pattern: u.regex.clone(),
                 op: u.op,
                 strict: false,
@@ -573,10 +574,22 @@ impl Classifier {
     fn classify_with(&self, line: &[u8], assisted: bool) -> Verdict<'_> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut present = AnchorBits::default();
-        let mut hits: Vec<(usize, usize)> = Vec::new();
+        // Most lines hold a few hits: they stay on the stack (a vector per
+        // candidate line was a tenth of its allocations' cost).
+        let mut inline = [(0usize, 0usize); 32];
+        let mut spilled = Vec::new();
+        let mut n = 0;
         for m in self.line_search.find_overlapping_iter(line) {
             let id = m.pattern().as_usize();
-            hits.push((m.start(), id));
+            if n < inline.len() {
+                inline[n] = (m.start(), id);
+                n += 1;
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&inline);
+                }
+                spilled.push((m.start(), id));
+            }
             present.set(id);
         }
         let anchored = present
@@ -587,8 +600,13 @@ impl Classifier {
         if !anchored && !self.every_line {
             return Verdict::NoMatch;
         }
+        let hits: &mut [(usize, usize)] = if spilled.is_empty() {
+            &mut inline[..n]
+        } else {
+            &mut spilled
+        };
         hits.sort_unstable();
-        let mut starts = Vec::new();
+        let hits = &*hits;
         for (rule, (anchors, literals)) in self.rules.iter().zip(&self.rule_masks) {
             let gated_in = rule.anchor_ids.is_empty() || present.meets(anchors);
             if !gated_in {
@@ -597,18 +615,14 @@ impl Classifier {
             if assisted && !rule.literal_ids.is_empty() && !present.meets(literals) {
                 continue;
             }
-            let starts = if assisted && rule.literals_are_prefixes {
-                starts.clear();
-                starts.extend(
-                    hits.iter()
-                        .filter(|(_, id)| literals.has(*id))
-                        .map(|(at, _)| *at),
-                );
-                starts.dedup();
-                Some(starts.as_slice())
-            } else {
-                None
-            };
+            // Where the rule's prefix literals occur, in order, once each.
+            let starts = (assisted && rule.literals_are_prefixes).then(|| {
+                let mut last = None;
+                hits.iter()
+                    .filter(|(_, id)| literals.has(*id))
+                    .map(|(at, _)| *at)
+                    .filter(move |at| last.replace(*at) != Some(*at))
+            });
             match rule.apply(line, &self.texts, starts) {
                 None => continue,
                 Some(Err(Claim::Repeat)) => return Verdict::Repeat { rule: &rule.name },

@@ -14,10 +14,11 @@
 //! lines a program writes about it; see [`Witness`]).
 
 use regex_automata::meta::Regex;
-use regex_automata::util::captures::Captures;
+use regex_automata::util::primitives::NonMaxUsize;
 use regex_automata::{Anchored, Input};
 
 use super::BuildError;
+use super::linear::{Linear, MAX_SLOTS, Outcome};
 use super::op::Op;
 use super::text::TextTable;
 use crate::errno::{Dialect, Errname, table};
@@ -221,19 +222,67 @@ pub struct Rule {
     pub literals_are_prefixes: bool,
 }
 
-/// A rule's regex and where its groups are.
+/// A rule's regex, where its groups are, and its [`Linear`] matcher when
+/// the pattern has that shape.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub regex: Regex,
     pub groups: Groups,
+    linear: Option<Linear>,
+    slot_len: usize,
 }
 
 impl Compiled {
-    pub fn new(regex: Regex) -> Compiled {
+    pub fn new(regex: Regex, pattern: &str) -> Compiled {
+        let slot_len = regex.group_info().slot_len();
         Compiled {
             groups: Groups::of(&regex),
+            linear: Linear::new(pattern, slot_len),
+            slot_len,
             regex,
         }
+    }
+
+    /// Whether the rule's matcher answers without the regex where it can.
+    pub fn has_linear(&self) -> bool {
+        self.linear.is_some()
+    }
+
+    /// Searches for a match starting exactly at `at`: by the linear
+    /// matcher, or by the regex where it declines or the pattern has none.
+    /// `groups`: whether the slots must be filled.
+    fn search_at(
+        &self,
+        line: &[u8],
+        at: usize,
+        slots: &mut [Option<NonMaxUsize>],
+        groups: bool,
+    ) -> bool {
+        if let Some(linear) = &self.linear {
+            match linear.search_at(line, at, slots) {
+                Outcome::Match => return true,
+                Outcome::NoMatch => return false,
+                Outcome::Declined => {}
+            }
+        }
+        let input = Input::new(line).range(at..).anchored(Anchored::Yes);
+        if groups {
+            self.regex.search_slots(&input, slots).is_some()
+        } else {
+            self.regex.is_match(input)
+        }
+    }
+}
+
+/// Where a match's groups are: two slots per group, the whole match first,
+/// as regex-automata's `search_slots` fills them.
+struct Slots<'s>(&'s [Option<NonMaxUsize>]);
+
+impl Slots<'_> {
+    fn group(&self, index: usize) -> Option<std::ops::Range<usize>> {
+        let start = self.0.get(2 * index).copied().flatten()?;
+        let end = self.0.get(2 * index + 1).copied().flatten()?;
+        Some(start.get()..end.get())
     }
 }
 
@@ -292,6 +341,7 @@ impl Rule {
                     Compiled::new(
                         compile(&self.name, &self.pattern)
                             .expect("built-in patterns compile (a unit test checks every one)"),
+                        &self.pattern,
                     )
                 })
                 .clone()
@@ -310,68 +360,72 @@ impl Rule {
         &self,
         line: &[u8],
         texts: &TextTable,
-        starts: Option<&[usize]>,
+        starts: Option<impl Iterator<Item = usize>>,
     ) -> Option<Result<Found, Claim>> {
-        let regex = &self.compiled().regex;
-        let claims = |claim: Claim| {
-            let from = starts.map_or(0, |s| s.first().copied().unwrap_or(line.len()));
-            regex
-                .is_match(Input::new(line).range(from..))
-                .then_some(Err(claim))
+        if self.action == Action::TextAnywhere {
+            // The text table does the matching; the rule's pattern is not
+            // consulted.
+            return self.text_anywhere(line, texts);
+        }
+        let compiled = self.compiled();
+        let mut inline = [None; MAX_SLOTS];
+        let mut heap = Vec::new();
+        let slots: &mut [Option<NonMaxUsize>] = if compiled.slot_len <= MAX_SLOTS {
+            &mut inline[..compiled.slot_len]
+        } else {
+            heap.resize(compiled.slot_len, None);
+            &mut heap
+        };
+        // A claim needs no groups: where the matcher declines, the regex
+        // answers without them (a cheaper search).
+        let groups = self.action == Action::Event;
+        let found = match starts {
+            Some(mut starts) => starts.any(|at| compiled.search_at(line, at, slots, groups)),
+            None if groups => compiled
+                .regex
+                .search_slots(&Input::new(line), slots)
+                .is_some(),
+            None => compiled.regex.is_match(Input::new(line)),
         };
         match self.action {
-            Action::Repeat => claims(Claim::Repeat),
-            Action::Ignore => claims(Claim::Ignore),
+            Action::Repeat => found.then_some(Err(Claim::Repeat)),
+            Action::Ignore => found.then_some(Err(Claim::Ignore)),
             Action::Event => {
-                let mut caps = regex.create_captures();
-                match starts {
-                    Some(starts) => {
-                        for &at in starts {
-                            let input = Input::new(line).range(at..).anchored(Anchored::Yes);
-                            regex.search_captures(&input, &mut caps);
-                            if caps.is_match() {
-                                break;
-                            }
-                        }
-                    }
-                    None => regex.search_captures(&Input::new(line), &mut caps),
-                }
-                if !caps.is_match() {
+                if !found {
                     return None;
                 }
-                self.found_in(line, &caps, texts).map(Ok)
+                self.found_in(line, &Slots(slots), texts).map(Ok)
             }
-            Action::TextAnywhere => {
-                // The text table does the matching; the rule's pattern is
-                // not consulted.
-                let (start, end, name, text_op) = texts.find_with_op(line)?;
-                let number = adjacent_number(line, start, end);
-                // These texts are as often about files, pipes or a protocol
-                // spoken over the socket as about the socket itself: alone,
-                // they count only in a line that names a socket.
-                if AMBIGUOUS.contains(&name.as_str())
-                    && !crate::classify::vocab::mentions_socket(line)
-                {
-                    return None;
-                }
-                let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
-                let implied = text_op.or_else(|| implied_op(errname));
-                let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
-                Some(Ok(Found {
-                    op,
-                    errno: number.map(lossy),
-                    errname,
-                    dialect,
-                    key: None,
-                }))
-            }
+            Action::TextAnywhere => unreachable!("answered above"),
         }
     }
 
-    fn found_in(&self, line: &[u8], caps: &Captures, texts: &TextTable) -> Option<Found> {
+    /// The generic profile's rule: a known error text anywhere in the line.
+    fn text_anywhere(&self, line: &[u8], texts: &TextTable) -> Option<Result<Found, Claim>> {
+        let (start, end, name, text_op) = texts.find_with_op(line)?;
+        let number = adjacent_number(line, start, end);
+        // These texts are as often about files, pipes or a protocol
+        // spoken over the socket as about the socket itself: alone,
+        // they count only in a line that names a socket.
+        if AMBIGUOUS.contains(&name.as_str()) && !crate::classify::vocab::mentions_socket(line) {
+            return None;
+        }
+        let (errname, dialect) = resolve(number, Some(name), None, self.dialect, &[]);
+        let implied = text_op.or_else(|| implied_op(errname));
+        let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
+        Some(Ok(Found {
+            op,
+            errno: number.map(lossy),
+            errname,
+            dialect,
+            key: None,
+        }))
+    }
+
+    fn found_in(&self, line: &[u8], caps: &Slots<'_>, texts: &TextTable) -> Option<Found> {
         let g = &self.compiled().groups;
-        let span = |index: Option<usize>| index.and_then(|i| caps.get_group(i));
-        let group = |index: Option<usize>| span(index).map(|s| &line[s.range()]);
+        let span = |index: Option<usize>| index.and_then(|i| caps.group(i));
+        let group = |index: Option<usize>| span(index).map(|s| &line[s]);
         let number = group(g.errno);
         let wsa = group(g.wsa);
         let text_group = group(g.text);
@@ -396,7 +450,7 @@ impl Rule {
         if self.strict && errname.is_unknown() {
             return None;
         }
-        let whole = caps.get_match().expect("only a match is read");
+        let whole = caps.group(0).expect("only a match is read");
         let implied = text_found
             .and_then(|(_, _, _, op)| op)
             .or_else(|| implied_op(errname));
@@ -414,7 +468,7 @@ impl Rule {
         } else {
             let pos = span(g.text)
                 .or_else(|| span(g.wsa))
-                .map_or(whole.start(), |m| m.start);
+                .map_or(whole.start, |m| m.start);
             Op::near(line, pos, implied)
         };
         let key = self.witness.map(|_| {
