@@ -51,13 +51,18 @@ pub enum Outcome {
 enum Item {
     Bytes(Box<[u8]>),
     /// A class repeated `min..=max` times. `only_longest`: greedy, and
-    /// no shorter length can lead to a match.
+    /// no shorter length can lead to a match. Otherwise each length is
+    /// tried, but only where the rest can begin: on a byte of `then` (the
+    /// bytes the rest can begin with), or anywhere when `then_empty` (the
+    /// rest may consume nothing).
     Run {
         set: Set,
         min: u32,
         max: u32,
         greedy: bool,
         only_longest: bool,
+        then: [u64; 4],
+        then_empty: bool,
     },
     Assert(Assert),
     /// Sets a slot to the current position.
@@ -141,11 +146,14 @@ struct Follow {
     first: [u64; 4],
     /// A `\b` or `^` may be met before the next byte is read.
     looks: bool,
+    /// The rest may match without consuming a byte.
+    empty: bool,
 }
 
 const END: Follow = Follow {
     first: [0; 4],
     looks: false,
+    empty: true,
 };
 
 fn follow_of(seq: &[Item], after: Follow) -> Follow {
@@ -153,20 +161,19 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
         Item::Bytes(b) => Follow {
             first: Set::of_byte(b[0]).bits,
             looks: false,
+            empty: false,
         },
         Item::Run { set, min, .. } if *min > 0 => Follow {
             first: set.first(),
             looks: false,
+            empty: false,
         },
         Item::Run { set, .. } => {
             let mut first = set.first();
             for (a, b) in first.iter_mut().zip(&f.first) {
                 *a |= b;
             }
-            Follow {
-                first,
-                looks: f.looks,
-            }
+            Follow { first, ..f }
         }
         // `$` cannot hold where a shorter repetition would leave bytes
         // still to read, so it needs no care; `\b` and `^` might.
@@ -176,6 +183,7 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
             let mut out = Follow {
                 first: [0; 4],
                 looks: false,
+                empty: false,
             };
             for b in branches {
                 let g = follow_of(b, f);
@@ -183,6 +191,7 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
                     *a |= b;
                 }
                 out.looks |= g.looks;
+                out.empty |= g.empty;
             }
             out
         }
@@ -201,9 +210,13 @@ fn mark_exact(seq: &mut [Item], after: Follow) {
                 max,
                 greedy,
                 only_longest,
+                then,
+                then_empty,
             } => {
                 *only_longest =
                     min == max || (*greedy && !f.looks && !overlaps(f.first, set.first()));
+                *then = f.first;
+                *then_empty = f.empty;
             }
             Item::Alt(branches) => {
                 for b in branches {
@@ -225,6 +238,8 @@ fn flatten(h: &Hir, out: &mut Vec<Item>) -> Option<()> {
             max: 1,
             greedy: true,
             only_longest: true,
+            then: [0; 4],
+            then_empty: true,
         }),
         HirKind::Look(look) => out.push(Item::Assert(match look {
             Look::Start => Assert::Start,
@@ -261,6 +276,8 @@ fn flatten(h: &Hir, out: &mut Vec<Item>) -> Option<()> {
                     max,
                     greedy: r.greedy,
                     only_longest: false,
+                    then: [0; 4],
+                    then_empty: true,
                 }),
                 // `x?` is the alternation of `x` and nothing, in that order
                 // (`x??`: the other way round).
@@ -339,15 +356,34 @@ impl Assert {
 
 /// Slots a search can save and restore on the stack; patterns with more
 /// groups keep the regex.
-pub const MAX_SLOTS: usize = 32;
+pub const MAX_SLOTS: usize = 16;
 
 struct Search<'l> {
     line: &'l [u8],
     /// Steps left before the search gives up (declines).
     budget: usize,
+    /// The slot writes of the path being tried, with the values they
+    /// replaced, so a failed branch can be undone. A path writes each
+    /// group's slots once at most (no group repeats), so they fit.
+    trail: [(usize, Option<NonMaxUsize>); MAX_SLOTS],
+    trailed: usize,
 }
 
 impl Search<'_> {
+    fn set(&mut self, slots: &mut [Option<NonMaxUsize>], slot: usize, pos: usize) {
+        self.trail[self.trailed] = (slot, slots[slot]);
+        self.trailed += 1;
+        slots[slot] = NonMaxUsize::new(pos);
+    }
+
+    fn undo(&mut self, slots: &mut [Option<NonMaxUsize>], to: usize) {
+        while self.trailed > to {
+            self.trailed -= 1;
+            let (slot, old) = self.trail[self.trailed];
+            slots[slot] = old;
+        }
+    }
+
     fn spend(&mut self, steps: usize) -> bool {
         match self.budget.checked_sub(steps) {
             Some(left) => {
@@ -369,7 +405,8 @@ impl Search<'_> {
         for (i, item) in seq.iter().enumerate() {
             match item {
                 Item::Bytes(b) => {
-                    if !line[pos..].starts_with(b) {
+                    // The first byte inline: most tries fail on it.
+                    if line.get(pos) != Some(&b[0]) || !line[pos..].starts_with(b) {
                         return Step::NoMatch;
                     }
                     pos += b.len();
@@ -380,6 +417,8 @@ impl Search<'_> {
                     max,
                     greedy,
                     only_longest,
+                    then,
+                    then_empty,
                 } => {
                     let start = pos;
                     let mut n = 0u32;
@@ -407,25 +446,41 @@ impl Search<'_> {
                         seq: &seq[i + 1..],
                         next,
                     };
-                    let lengths = *min as usize..=n as usize;
-                    let mut longest_first = lengths.clone().rev();
-                    let mut shortest_first = lengths;
-                    let order: &mut dyn Iterator<Item = usize> = if *greedy {
-                        &mut longest_first
-                    } else {
-                        &mut shortest_first
+                    let viable = |p: usize| {
+                        *then_empty
+                            || line
+                                .get(p)
+                                .is_some_and(|b| then[usize::from(b / 64)] & (1 << (b % 64)) != 0)
                     };
-                    return self.each(order.map(|k| start + k), &rest, slots);
+                    let (lo, hi) = (start + *min as usize, start + n as usize);
+                    let mark = self.trailed;
+                    let mut p = if *greedy { hi } else { lo };
+                    loop {
+                        if viable(p) {
+                            if !self.spend(1) {
+                                return Step::Declined;
+                            }
+                            match self.run(rest.seq, rest.next, p, slots) {
+                                Step::NoMatch => self.undo(slots, mark),
+                                done => return done,
+                            }
+                        }
+                        match (*greedy, p) {
+                            (true, p_) if p_ == lo => return Step::NoMatch,
+                            (true, _) => p -= 1,
+                            (false, p_) if p_ == hi => return Step::NoMatch,
+                            (false, _) => p += 1,
+                        }
+                    }
                 }
                 Item::Assert(a) => match a.holds(line, pos) {
                     Some(true) => {}
                     Some(false) => return Step::NoMatch,
                     None => return Step::Declined,
                 },
-                Item::Slot(s) => slots[*s] = NonMaxUsize::new(pos),
+                Item::Slot(s) => self.set(slots, *s, pos),
                 Item::Alt(branches) => {
-                    let mut saved = [None; MAX_SLOTS];
-                    saved[..slots.len()].copy_from_slice(slots);
+                    let mark = self.trailed;
                     let rest = Cont {
                         seq: &seq[i + 1..],
                         next,
@@ -435,7 +490,7 @@ impl Search<'_> {
                             return Step::Declined;
                         }
                         match self.run(b, Some(&rest), pos, slots) {
-                            Step::NoMatch => slots.copy_from_slice(&saved[..slots.len()]),
+                            Step::NoMatch => self.undo(slots, mark),
                             done => return done,
                         }
                     }
@@ -447,27 +502,6 @@ impl Search<'_> {
             None => Step::Match(pos),
             Some(c) => self.run(c.seq, c.next, pos, slots),
         }
-    }
-
-    /// Tries the rest of the pattern from each position in turn.
-    fn each(
-        &mut self,
-        positions: impl Iterator<Item = usize>,
-        rest: &Cont<'_>,
-        slots: &mut [Option<NonMaxUsize>],
-    ) -> Step {
-        let mut saved = [None; MAX_SLOTS];
-        saved[..slots.len()].copy_from_slice(slots);
-        for pos in positions {
-            if !self.spend(1) {
-                return Step::Declined;
-            }
-            match self.run(rest.seq, rest.next, pos, slots) {
-                Step::NoMatch => slots.copy_from_slice(&saved[..slots.len()]),
-                done => return done,
-            }
-        }
-        Step::NoMatch
     }
 }
 
@@ -500,6 +534,8 @@ impl Linear {
         let mut search = Search {
             line,
             budget: 4 * (line.len() - at) + 256,
+            trail: [(0, None); MAX_SLOTS],
+            trailed: 0,
         };
         match search.run(&self.seq, None, at, slots) {
             // The regex reports no empty match that may split a UTF-8
