@@ -677,20 +677,36 @@ impl Classifier {
             return stats;
         }
         let mut pos = 0;
+        // Where candidates come line after line (a log of nothing but
+        // errors), the buffer search only finds again what the line's own
+        // search finds: the next line is classified directly until one
+        // turns out not to be a candidate. Which lines reach `classify`
+        // changes; their verdicts cannot, since it gates every line itself.
+        let mut direct = false;
+        let mut last_end = usize::MAX;
         while pos < block.len() {
-            let Some(m) = self.buffer_search.find(&block[pos..]) else {
-                break;
+            let (start, end) = if direct {
+                let end = memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i);
+                (pos, end)
+            } else {
+                let Some(m) = self.buffer_search.find(&block[pos..]) else {
+                    break;
+                };
+                let hit = pos + m.start();
+                let start = memrchr(b'\n', &block[..hit]).map_or(0, |i| i + 1);
+                let end = memchr(b'\n', &block[hit..]).map_or(block.len(), |i| hit + i);
+                // Two candidates in a row: read the next lines directly.
+                direct = last_end.checked_add(1) == Some(start);
+                (start, end)
             };
-            let hit = pos + m.start();
-            let start = memrchr(b'\n', &block[..hit]).map_or(0, |i| i + 1);
-            let end = memchr(b'\n', &block[hit..]).map_or(block.len(), |i| hit + i);
             let line = &block[start..end];
             if line.len() <= self.max_line_bytes {
                 match self.classify(line) {
-                    Verdict::NoMatch => {}
+                    Verdict::NoMatch => direct = false,
                     v => on_line(v, line),
                 }
             }
+            last_end = end;
             pos = end + 1;
         }
         stats
@@ -793,6 +809,46 @@ mod tests {
         assert_eq!(scanned, by_line);
         assert_eq!(stats.lines, 6);
         assert_eq!(scanned.len(), 3);
+    }
+
+    #[test]
+    fn runs_of_candidate_lines_read_directly_give_the_same_verdicts() {
+        // Candidates line after line switch the scanner to reading lines
+        // directly; a plain line, an oversize one, a candidate that
+        // matches nothing and the block's end must all leave it right.
+        let c = Classifier::builder().max_line_bytes(80).build().unwrap();
+        let err = "ERROR write: (57) Socket is not connected";
+        let long = format!("ERROR write: (32) Broken pipe {}", "x".repeat(80));
+        let text = [
+            err,
+            err,
+            "INFO plain",
+            err,
+            err,
+            &long,
+            err,
+            "error: disk full",
+            err,
+            "send() failed (104: Connection reset by peer)",
+            "",
+            err,
+        ]
+        .join("\n");
+        let mut scanned = Vec::new();
+        c.scan_block(text.as_bytes(), |v, line| {
+            scanned.push((format!("{v:?}"), line.to_vec()))
+        });
+        let by_line: Vec<_> = text
+            .as_bytes()
+            .split(|b| *b == b'\n')
+            .filter(|l| l.len() <= 80)
+            .filter_map(|l| match c.classify(l) {
+                Verdict::NoMatch => None,
+                v => Some((format!("{v:?}"), l.to_vec())),
+            })
+            .collect();
+        assert_eq!(scanned.len(), 8);
+        assert_eq!(scanned, by_line);
     }
 
     #[test]

@@ -109,9 +109,9 @@ impl Op {
     /// else unknown.
     pub fn near(line: &[u8], pos: usize, implied: Option<Op>) -> Op {
         let pos = pos.min(line.len());
-        let before = words(&line[..pos])
-            .filter_map(|(_, w)| Self::from_word(w))
-            .last();
+        // From `pos` backwards: the nearest is the first found, and most
+        // of a line's words lie before its error.
+        let before = words_backwards(&line[..pos]).find_map(Self::from_word);
         before
             .or(implied)
             .or_else(|| words(&line[pos..]).find_map(|(_, w)| Self::from_word(w)))
@@ -143,6 +143,24 @@ fn words(s: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     })
 }
 
+/// The same tokens as [`words`], last first.
+fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut i = s.len();
+    std::iter::from_fn(move || {
+        while i > 0 && !is_word_byte(s[i - 1]) {
+            i -= 1;
+        }
+        if i == 0 {
+            return None;
+        }
+        let end = i;
+        while i > 0 && is_word_byte(s[i - 1]) {
+            i -= 1;
+        }
+        Some(&s[i..end])
+    })
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -150,6 +168,22 @@ fn is_word_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_backwards_are_words_reversed() {
+        for s in [
+            &b""[..],
+            b"a",
+            b" a b_c--d9 ",
+            b"...",
+            b"send() failed",
+            b"x\xffy",
+        ] {
+            let mut fwd: Vec<&[u8]> = words(s).map(|(_, w)| w).collect();
+            fwd.reverse();
+            assert_eq!(words_backwards(s).collect::<Vec<_>>(), fwd);
+        }
+    }
 
     #[test]
     fn calls_normalise() {
