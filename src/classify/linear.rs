@@ -50,25 +50,45 @@ pub enum Outcome {
 #[derive(Debug, Clone)]
 enum Item {
     Bytes(Box<[u8]>),
-    /// A class repeated `min..=max` times. `only_longest`: greedy, and
-    /// no shorter length can lead to a match. Otherwise each length is
-    /// tried, but only where the rest can begin: on a byte of `then` (the
-    /// bytes the rest can begin with), or anywhere when `then_empty` (the
-    /// rest may consume nothing).
-    Run {
-        set: Set,
-        min: u32,
-        max: u32,
-        greedy: bool,
-        only_longest: bool,
-        then: [u64; 4],
-        then_empty: bool,
-    },
+    Run(Run),
     Assert(Assert),
     /// Sets a slot to the current position.
     Slot(usize),
     /// Branches tried in order, each followed by the rest of the pattern.
     Alt(Vec<Vec<Item>>),
+}
+
+/// A class repeated `min..=max` times. `only_longest`: greedy, and no
+/// shorter length can lead to a match. Otherwise each length is tried, but
+/// only where the rest can begin: on a byte of `then` (the bytes the rest
+/// can begin with), or anywhere when `then_empty` (the rest may consume
+/// nothing). The last three are set by [`mark_exact`].
+#[derive(Debug, Clone)]
+struct Run {
+    set: Set,
+    min: u32,
+    max: u32,
+    greedy: bool,
+    only_longest: bool,
+    then: Set,
+    then_empty: bool,
+}
+
+impl Run {
+    fn item(set: Set, min: u32, max: u32, greedy: bool) -> Item {
+        Item::Run(Run {
+            set,
+            min,
+            max,
+            greedy,
+            only_longest: min == max,
+            then: Set {
+                bits: [0; 4],
+                wide: false,
+            },
+            then_empty: true,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,13 +183,13 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
             looks: false,
             empty: false,
         },
-        Item::Run { set, min, .. } if *min > 0 => Follow {
-            first: set.first(),
+        Item::Run(r) if r.min > 0 => Follow {
+            first: r.set.first(),
             looks: false,
             empty: false,
         },
-        Item::Run { set, .. } => {
-            let mut first = set.first();
+        Item::Run(r) => {
+            let mut first = r.set.first();
             for (a, b) in first.iter_mut().zip(&f.first) {
                 *a |= b;
             }
@@ -204,19 +224,11 @@ fn mark_exact(seq: &mut [Item], after: Follow) {
     for i in 0..seq.len() {
         let f = follow_of(&seq[i + 1..], after);
         match &mut seq[i] {
-            Item::Run {
-                set,
-                min,
-                max,
-                greedy,
-                only_longest,
-                then,
-                then_empty,
-            } => {
-                *only_longest =
-                    min == max || (*greedy && !f.looks && !overlaps(f.first, set.first()));
-                *then = f.first;
-                *then_empty = f.empty;
+            Item::Run(r) => {
+                r.only_longest =
+                    r.min == r.max || (r.greedy && !f.looks && !overlaps(f.first, r.set.first()));
+                r.then.bits = f.first;
+                r.then_empty = f.empty;
             }
             Item::Alt(branches) => {
                 for b in branches {
@@ -232,15 +244,7 @@ fn flatten(h: &Hir, out: &mut Vec<Item>) -> Option<()> {
     match h.kind() {
         HirKind::Empty => {}
         HirKind::Literal(l) => out.push(Item::Bytes(l.0.clone())),
-        HirKind::Class(c) => out.push(Item::Run {
-            set: Set::of_class(c),
-            min: 1,
-            max: 1,
-            greedy: true,
-            only_longest: true,
-            then: [0; 4],
-            then_empty: true,
-        }),
+        HirKind::Class(c) => out.push(Run::item(Set::of_class(c), 1, 1, true)),
         HirKind::Look(look) => out.push(Item::Assert(match look {
             Look::Start => Assert::Start,
             Look::End => Assert::End,
@@ -270,15 +274,7 @@ fn flatten(h: &Hir, out: &mut Vec<Item>) -> Option<()> {
                 _ => None,
             };
             match set {
-                Some(set) => out.push(Item::Run {
-                    set,
-                    min: r.min,
-                    max,
-                    greedy: r.greedy,
-                    only_longest: false,
-                    then: [0; 4],
-                    then_empty: true,
-                }),
+                Some(set) => out.push(Run::item(set, r.min, max, r.greedy)),
                 // `x?` is the alternation of `x` and nothing, in that order
                 // (`x??`: the other way round).
                 None if r.min == 0 && max == 1 => {
@@ -411,23 +407,15 @@ impl Search<'_> {
                     }
                     pos += b.len();
                 }
-                Item::Run {
-                    set,
-                    min,
-                    max,
-                    greedy,
-                    only_longest,
-                    then,
-                    then_empty,
-                } => {
+                Item::Run(r) => {
                     let start = pos;
                     let mut n = 0u32;
-                    while n < *max && pos < line.len() {
+                    while n < r.max && pos < line.len() {
                         let b = line[pos];
-                        if set.has(b) {
+                        if r.set.has(b) {
                             pos += 1;
                             n += 1;
-                        } else if b >= 0x80 && set.wide {
+                        } else if b >= 0x80 && r.set.wide {
                             return Step::Declined;
                         } else {
                             break;
@@ -436,25 +424,21 @@ impl Search<'_> {
                     if !self.spend(n as usize) {
                         return Step::Declined;
                     }
-                    if n < *min {
+                    if n < r.min {
                         return Step::NoMatch;
                     }
-                    if *only_longest {
+                    if r.only_longest {
                         continue;
                     }
                     let rest = Cont {
                         seq: &seq[i + 1..],
                         next,
                     };
-                    let viable = |p: usize| {
-                        *then_empty
-                            || line
-                                .get(p)
-                                .is_some_and(|b| then[usize::from(b / 64)] & (1 << (b % 64)) != 0)
-                    };
-                    let (lo, hi) = (start + *min as usize, start + n as usize);
+                    let viable =
+                        |p: usize| r.then_empty || line.get(p).is_some_and(|b| r.then.has(*b));
+                    let (lo, hi) = (start + r.min as usize, start + n as usize);
                     let mark = self.trailed;
-                    let mut p = if *greedy { hi } else { lo };
+                    let mut p = if r.greedy { hi } else { lo };
                     loop {
                         if viable(p) {
                             if !self.spend(1) {
@@ -465,7 +449,7 @@ impl Search<'_> {
                                 done => return done,
                             }
                         }
-                        match (*greedy, p) {
+                        match (r.greedy, p) {
                             (true, p_) if p_ == lo => return Step::NoMatch,
                             (true, _) => p -= 1,
                             (false, p_) if p_ == hi => return Step::NoMatch,
