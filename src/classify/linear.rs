@@ -34,6 +34,8 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 #[derive(Debug, Clone)]
 pub struct Linear {
     seq: Vec<Item>,
+    /// Slots the pattern's groups fill: two per group, the match first.
+    slots: usize,
 }
 
 /// What a search at one start found.
@@ -494,23 +496,27 @@ impl Linear {
     /// `None` when the pattern is outside the shape or has more than
     /// `slot_len` slots to fill.
     pub fn new(pattern: &str, slot_len: usize) -> Option<Linear> {
-        if slot_len > MAX_SLOTS {
-            return None;
-        }
         let hir = regex_syntax::ParserBuilder::new()
             .utf8(false)
             .build()
             .parse(pattern)
             .ok()?;
+        let slots = 2 * (hir.properties().explicit_captures_len() + 1);
+        if slots > slot_len.min(MAX_SLOTS) {
+            return None;
+        }
         let mut seq = Vec::new();
         flatten(&hir, &mut seq)?;
         mark_exact(&mut seq, END);
-        Some(Linear { seq })
+        Some(Linear { seq, slots })
     }
 
     /// Looks for a match starting exactly at `at`, filling `slots` (two per
     /// group, the whole match first) as the regex's `search_slots` would.
     pub fn search_at(&self, line: &[u8], at: usize, slots: &mut [Option<NonMaxUsize>]) -> Outcome {
+        if slots.len() < self.slots || at > line.len() {
+            return Outcome::Declined;
+        }
         slots.fill(None);
         // Enough for a few walks of the rest of the line: patterns that
         // need more backtracking than that are rare, and the regex's
@@ -647,11 +653,12 @@ mod tests {
     #[test]
     fn shapes_outside_it_get_no_matcher() {
         for (p, slots) in [
-            (r"(?:ab)+", 2),     // a repeated group
-            (r"(?:ab){2,3}", 2), // a counted group
-            (r"(?m)^x", 2),      // multi-line anchors
-            (r"x\b{start}", 2),  // half boundaries
-            (r"(a)(b)", MAX_SLOTS + 2),
+            (r"(?:ab)+", 2),                   // a repeated group
+            (r"(?:ab){2,3}", 2),               // a counted group
+            (r"(?m)^x", 2),                    // multi-line anchors
+            (r"x\b{start}", 2),                // half boundaries
+            (r"(a)(b)(c)(d)(e)(f)(g)(h)", 18), // more groups than the stack holds
+            (r"(a)(b)", 4),                    // more groups than the caller's slots
         ] {
             assert!(Linear::new(p, slots).is_none(), "{p}");
         }

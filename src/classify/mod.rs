@@ -14,6 +14,12 @@
 //! lines one by one give the same verdicts by construction (and a property
 //! test checks it).
 //!
+//! A gated rule whose literals are prefixes searches anchored where they
+//! occur; at each start [`linear`] answers for the regex where the pattern
+//! has its shape, and declines to it otherwise. These are shortcuts only:
+//! [`Classifier::classify_unassisted`] runs the regexes alone, and tests
+//! hold the two to the same verdicts.
+//!
 //! ```
 //! use gateway_exporter::classify::{Classifier, Verdict};
 //! let c = Classifier::builder().build().unwrap();
