@@ -11,7 +11,7 @@
 //! message body"), `errno` (the number as logged), `text` (where the error
 //! text is; the longest known text inside it is used), `wsa` (a `WSAE…`
 //! token), and `key`/`key2` (what identifies one failure across the several
-//! lines a program writes about it; see [`Witness`]).
+//! lines a program writes about it; see [`WitnessSpec`]).
 
 use regex_automata::meta::Regex;
 use regex_automata::util::primitives::NonMaxUsize;
