@@ -30,6 +30,8 @@
 use regex_automata::util::primitives::NonMaxUsize;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
+use super::op::is_word_byte;
+
 /// The compiled matcher of one pattern.
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -157,6 +159,10 @@ impl Set {
     }
 }
 
+fn union(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    std::array::from_fn(|i| a[i] | b[i])
+}
+
 fn overlaps(a: [u64; 4], b: [u64; 4]) -> bool {
     a.iter().zip(&b).any(|(x, y)| x & y != 0)
 }
@@ -190,13 +196,10 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
             looks: false,
             empty: false,
         },
-        Item::Run(r) => {
-            let mut first = r.set.first();
-            for (a, b) in first.iter_mut().zip(&f.first) {
-                *a |= b;
-            }
-            Follow { first, ..f }
-        }
+        Item::Run(r) => Follow {
+            first: union(r.set.first(), f.first),
+            ..f
+        },
         // `$` cannot hold where a shorter repetition would leave bytes
         // still to read, so it needs no care; `\b` and `^` might.
         Item::Assert(Assert::End) | Item::Slot(_) => f,
@@ -209,9 +212,7 @@ fn follow_of(seq: &[Item], after: Follow) -> Follow {
             };
             for b in branches {
                 let g = follow_of(b, f);
-                for (a, b) in out.first.iter_mut().zip(&g.first) {
-                    *a |= b;
-                }
+                out.first = union(out.first, g.first);
                 out.looks |= g.looks;
                 out.empty |= g.empty;
             }
@@ -250,21 +251,12 @@ fn flatten(h: &Hir, out: &mut Vec<Item>) -> Option<()> {
         HirKind::Look(look) => out.push(Item::Assert(match look {
             Look::Start => Assert::Start,
             Look::End => Assert::End,
-            Look::WordAscii => Assert::Word {
-                unicode: false,
-                negate: false,
-            },
-            Look::WordAsciiNegate => Assert::Word {
-                unicode: false,
-                negate: true,
-            },
-            Look::WordUnicode => Assert::Word {
-                unicode: true,
-                negate: false,
-            },
-            Look::WordUnicodeNegate => Assert::Word {
-                unicode: true,
-                negate: true,
+            Look::WordAscii
+            | Look::WordAsciiNegate
+            | Look::WordUnicode
+            | Look::WordUnicodeNegate => Assert::Word {
+                unicode: matches!(look, Look::WordUnicode | Look::WordUnicodeNegate),
+                negate: matches!(look, Look::WordAsciiNegate | Look::WordUnicodeNegate),
             },
             _ => return None,
         })),
@@ -327,10 +319,6 @@ enum Step {
     Declined,
 }
 
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
 impl Assert {
     /// `None`: Unicode is needed to tell.
     fn holds(self, line: &[u8], pos: usize) -> Option<bool> {
@@ -345,7 +333,7 @@ impl Assert {
                 {
                     return None;
                 }
-                let boundary = before.is_some_and(is_word) != after.is_some_and(is_word);
+                let boundary = before.is_some_and(is_word_byte) != after.is_some_and(is_word_byte);
                 Some(boundary != negate)
             }
         }

@@ -161,7 +161,8 @@ fn words_backwards(s: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-fn is_word_byte(b: u8) -> bool {
+/// An ASCII word byte, as `\b` (ASCII) reads it.
+pub(super) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 

@@ -394,7 +394,8 @@ impl Rule {
                 if !found {
                     return None;
                 }
-                self.found_in(line, &Slots(slots), texts).map(Ok)
+                self.found_in(line, &compiled.groups, &Slots(slots), texts)
+                    .map(Ok)
             }
             Action::TextAnywhere => unreachable!("answered above"),
         }
@@ -422,8 +423,13 @@ impl Rule {
         }))
     }
 
-    fn found_in(&self, line: &[u8], caps: &Slots<'_>, texts: &TextTable) -> Option<Found> {
-        let g = &self.compiled().groups;
+    fn found_in(
+        &self,
+        line: &[u8],
+        g: &Groups,
+        caps: &Slots<'_>,
+        texts: &TextTable,
+    ) -> Option<Found> {
         let span = |index: Option<usize>| index.and_then(|i| caps.group(i));
         let group = |index: Option<usize>| span(index).map(|s| &line[s]);
         let number = group(g.errno);

@@ -145,7 +145,7 @@ const SOCKET: Words = Words::new(SOCKET_WORDS);
 const FAILURE: Words = Words::new(FAILURE_WORDS);
 
 fn words(s: &[u8]) -> impl Iterator<Item = &[u8]> {
-    s.split(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+    s.split(|b| !super::op::is_word_byte(*b))
         .filter(|w| !w.is_empty())
 }
 
