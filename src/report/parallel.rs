@@ -5,15 +5,23 @@
 //! **Exactly what a sequential scan counts.** Two things carry state from
 //! line to line: the repeat filter (a failure seen within the last `window`
 //! candidate lines, at most [`REPEAT_WINDOW_MAX`], is a repeat) and the line
-//! clock (a line without a time takes the time of the line read with it).
-//! Before its range, each thread replays the lines before it, back to at
-//! least [`WARM_UP_CANDIDATES`] candidate lines or the start of the file,
-//! through the same counter without counting them. The filter's memory then
-//! holds every key a sequential scan would still look at (older keys can
-//! no longer be within a window), so every verdict in the range is the
-//! sequential one. `tests/properties.rs` checks this against the
-//! sequential scan on random inputs cut into many small ranges.
+//! clock (an event line without a time takes the time of the last event
+//! line that had one). Both are fed candidate lines only (verdicts other
+//! than `NoMatch`), and a line's verdict depends on that line alone. So
+//! before its range, each thread finds the last [`WARM_UP_CANDIDATES`]
+//! candidate lines before it (or every one, back to the file's start) and
+//! feeds just those through the same counter without counting them. The
+//! filter's memory then holds every key a sequential scan would still look
+//! at (older keys can no longer be within a window, and are the first it
+//! would forget), so every verdict in the range is the sequential one.
+//! `tests/properties.rs` checks this against the sequential scan on random
+//! inputs cut into many small ranges.
+//!
+//! The candidates are found by framing chunks backwards from the range's
+//! start, so a thread reads only as far back as they reach plus one chunk,
+//! and classifies those bytes once.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -22,6 +30,7 @@ use std::path::Path;
 use super::{Tally, Timeline, scan_with_counter};
 use crate::classify::Classifier;
 use crate::metrics::BlockCounter;
+use crate::source::framing::Framer;
 use crate::timestamp::Zone;
 
 /// The longest repeat window a rule may have (the filter's memory).
@@ -166,13 +175,9 @@ fn scan_range(
         counter = counter.with_line_times(Zone::local());
     }
     if start > 0 {
-        let from = warm_up_start(c, file, start, warm_step)?;
-        let mut before = Range {
-            file,
-            pos: from,
-            end: start,
-        };
-        scan_with_counter(c, &mut counter, &mut before, None, None, |_| {})?;
+        for line in warm_up_lines(c, file, start, warm_step)? {
+            counter.count(&line, 0, None, |_, _| {});
+        }
     }
     let mut range = Range {
         file,
@@ -183,26 +188,73 @@ fn scan_range(
     Ok((tally, timeline))
 }
 
-/// Where the lines to replay before `start` begin: back to
-/// [`WARM_UP_CANDIDATES`] candidate lines, or the file's start.
-fn warm_up_start(c: &Classifier, file: &File, start: u64, warm_step: u64) -> io::Result<u64> {
-    let mut back = warm_step.max(1);
-    loop {
+/// The last [`WARM_UP_CANDIDATES`] candidate lines before `start`, oldest
+/// first (all of them when the file's start comes sooner), found by
+/// framing chunks of `warm_step` bytes backwards from `start`.
+fn warm_up_lines(
+    c: &Classifier,
+    file: &File,
+    start: u64,
+    warm_step: u64,
+) -> io::Result<VecDeque<Vec<u8>>> {
+    let want = WARM_UP_CANDIDATES as usize;
+    let mut lines = VecDeque::new();
+    let mut end = start;
+    let mut back = 0u64;
+    while end > 0 && lines.len() < want {
+        back = back.saturating_add(warm_step.max(1));
         let from = if back >= start {
             0
         } else {
-            next_line_start(file, start - back, start)?
+            next_line_start(file, start - back, end)?
         };
-        let mut counter = BlockCounter::new(c, None);
-        let mut region = Range {
-            file,
-            pos: from,
-            end: start,
-        };
-        let t = scan_with_counter(c, &mut counter, &mut region, None, None, |_| {})?;
-        if t.matched + t.repeats + t.unrecognized >= WARM_UP_CANDIDATES || from == 0 {
-            return Ok(from);
+        if from >= end {
+            // No line starts in this chunk (one line is longer than it).
+            continue;
         }
-        back *= 4;
+        let mut found = candidate_lines(c, file, from, end, want)?;
+        while lines.len() < want {
+            match found.pop_back() {
+                Some(line) => lines.push_front(line),
+                None => break,
+            }
+        }
+        end = from;
     }
+    Ok(lines)
+}
+
+/// The last `keep` candidate lines of `[from, end)` (whole lines), framed
+/// as a sequential scan frames them, so over-long lines are skipped alike.
+fn candidate_lines(
+    c: &Classifier,
+    file: &File,
+    from: u64,
+    end: u64,
+    keep: usize,
+) -> io::Result<VecDeque<Vec<u8>>> {
+    let mut found = VecDeque::new();
+    let mut region = Range {
+        file,
+        pos: from,
+        end,
+    };
+    let mut framer = Framer::new(c.max_line_bytes());
+    let mut on_block = |d: crate::source::framing::Drained<'_>| {
+        c.scan_block(d.block, |_, line| {
+            if found.len() == keep {
+                found.pop_front();
+            }
+            found.push_back(line.to_vec());
+        });
+    };
+    loop {
+        let n = framer.read_from(&mut region)?;
+        if n == 0 {
+            framer.finish(&mut on_block);
+            break;
+        }
+        framer.drain(&mut on_block);
+    }
+    Ok(found)
 }
