@@ -290,23 +290,19 @@ impl Builder {
         // Lines are short: a prefilter's restarts cost more than the
         // DFA's one pass (measured: 1.14 against 1.25 µs a line).
         let line_search = LineSearch::new(&line_literals.literals)?;
-        // Bit masks of each rule's anchors and literals: a rule gated on
-        // every error text has 44 anchor ids, and checking them one by one
-        // for each of 69 rules was a tenth of a candidate line.
+        // Each rule's literals as a bit mask, for picking its starts out of
+        // a line's hits.
         let rule_masks = rules
             .iter()
-            .map(|r| {
-                (
-                    AnchorBits::of(&r.anchor_ids),
-                    AnchorBits::of(&r.literal_ids),
-                )
-            })
+            .map(|r| AnchorBits::of(&r.literal_ids))
             .collect();
+        let gates = Gates::new(&rules, line_literals.literals.len());
         let mut anchor_mask = AnchorBits::default();
         for i in 0..anchors.literals.len() {
             anchor_mask.set(i);
         }
         Ok(Classifier {
+            gates,
             rule_masks,
             anchor_mask: anchor_mask.0,
             rules,
@@ -543,6 +539,80 @@ impl LineSearch {
     }
 }
 
+/// Rule sets up to this many 64-bit words wide (256 rules) are gathered on
+/// the stack; wider ones (hundreds of user rules) on the heap.
+const GATE_WORDS_ON_STACK: usize = 4;
+
+/// For each line-search literal, as bit sets over the rules (bit `i` is
+/// rule `i`, `width` words each): the rules it gates in as an anchor, then
+/// the rules it lets through as one of their literals. Plus the rules that
+/// need no anchor or have no literals.
+#[derive(Debug, Clone)]
+struct Gates {
+    width: usize,
+    per_literal: Vec<u64>,
+    /// Same layout as one literal's entry: the rules that need no anchor,
+    /// then the rules without literals.
+    unanchored: Vec<u64>,
+}
+
+impl Gates {
+    fn new(rules: &[Rule], literals: usize) -> Gates {
+        let width = rules.len().div_ceil(64).max(1);
+        let mut g = Gates {
+            width,
+            per_literal: vec![0; 2 * width * literals],
+            unanchored: vec![0; 2 * width],
+        };
+        for (i, rule) in rules.iter().enumerate() {
+            let (word, bit) = (i / 64, 1u64 << (i % 64));
+            if rule.anchor_ids.is_empty() {
+                g.unanchored[word] |= bit;
+            }
+            if rule.literal_ids.is_empty() {
+                g.unanchored[width + word] |= bit;
+            }
+            for &id in &rule.anchor_ids {
+                g.per_literal[2 * width * id + word] |= bit;
+            }
+            for &id in &rule.literal_ids {
+                g.per_literal[2 * width * id + width + word] |= bit;
+            }
+        }
+        g
+    }
+
+    /// ORs into `words` (`2 * width` long) the entries of the literals hit,
+    /// over the unanchored rules. The usual widths (up to 128 rules) get
+    /// fixed-size arrays the compiler keeps in registers.
+    fn gather(&self, hits: &[(usize, usize)], words: &mut [u64]) {
+        match words.len() {
+            2 => self.gather_n::<2>(hits, words),
+            4 => self.gather_n::<4>(hits, words),
+            n => {
+                words.copy_from_slice(&self.unanchored);
+                for &(_, id) in hits {
+                    for (w, m) in words.iter_mut().zip(&self.per_literal[n * id..][..n]) {
+                        *w |= m;
+                    }
+                }
+            }
+        }
+    }
+
+    fn gather_n<const N: usize>(&self, hits: &[(usize, usize)], words: &mut [u64]) {
+        let mut acc = [0u64; N];
+        acc.copy_from_slice(&self.unanchored);
+        for &(_, id) in hits {
+            let entry = &self.per_literal[N * id..][..N];
+            for (a, m) in acc.iter_mut().zip(entry) {
+                *a |= m;
+            }
+        }
+        words.copy_from_slice(&acc);
+    }
+}
+
 /// Which anchors a line holds.
 #[derive(Debug, Clone, Copy, Default)]
 struct AnchorBits([u64; MAX_ANCHORS / 64]);
@@ -554,10 +624,6 @@ impl AnchorBits {
             bits.set(*i);
         }
         bits
-    }
-    /// Whether the two sets share a member.
-    fn meets(&self, other: &AnchorBits) -> bool {
-        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
     }
     fn set(&mut self, i: usize) {
         self.0[i / 64] |= 1 << (i % 64);
@@ -578,8 +644,9 @@ pub struct BlockStats {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Vec<Rule>,
-    /// Per rule (same order): its anchors and its literals as bit masks.
-    rule_masks: Vec<(AnchorBits, AnchorBits)>,
+    /// Per rule (same order): its literals as a bit mask.
+    rule_masks: Vec<AnchorBits>,
+    gates: Gates,
     /// Which of the line search's literals are anchors (the rest are rule
     /// prefixes, which alone do not make a line a candidate).
     anchor_mask: [u64; MAX_ANCHORS / 64],
@@ -672,35 +739,48 @@ impl Classifier {
         };
         hits.sort_unstable();
         let hits = &*hits;
-        for (rule, (anchors, literals)) in self.rules.iter().zip(&self.rule_masks) {
-            let gated_in = rule.anchor_ids.is_empty() || present.meets(anchors);
-            if !gated_in {
-                continue;
-            }
-            if assisted && !rule.literal_ids.is_empty() && !present.meets(literals) {
-                continue;
-            }
-            // Where the rule's prefix literals occur, in order, once each.
-            let starts = (assisted && rule.literals_are_prefixes).then(|| {
-                let mut last = None;
-                hits.iter()
-                    .filter(|(_, id)| literals.has(*id))
-                    .map(|(at, _)| *at)
-                    .filter(move |at| last.replace(*at) != Some(*at))
-            });
-            match rule.apply(line, &self.texts, starts) {
-                None => continue,
-                Some(Err(Claim::Repeat)) => return Verdict::Repeat { rule: &rule.name },
-                Some(Err(Claim::Ignore)) => return Verdict::NoMatch,
-                Some(Ok(found)) => {
-                    return Verdict::Event(Event {
-                        op: found.op,
-                        errno: found.errno,
-                        errname: found.errname,
-                        dialect: found.dialect,
-                        rule: &rule.name,
-                        witness: found.key.zip(rule.witness),
-                    });
+        // Which rules may run, from the hits: each literal carries the
+        // rules it gates in and lets through, so a line costs a few ORs per
+        // hit rather than two mask tests per rule.
+        let width = self.gates.width;
+        let mut on_stack = [0u64; 2 * GATE_WORDS_ON_STACK];
+        let mut on_heap = Vec::new();
+        let words: &mut [u64] = if width <= GATE_WORDS_ON_STACK {
+            &mut on_stack[..2 * width]
+        } else {
+            on_heap.resize(2 * width, 0);
+            &mut on_heap
+        };
+        self.gates.gather(hits, words);
+        let (gated, passed) = words.split_at(width);
+        for (k, (g, p)) in gated.iter().zip(passed).enumerate() {
+            let mut bits = if assisted { g & p } else { *g };
+            while bits != 0 {
+                let i = k * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let (rule, literals) = (&self.rules[i], &self.rule_masks[i]);
+                // Where the rule's prefix literals occur, in order, once each.
+                let starts = (assisted && rule.literals_are_prefixes).then(|| {
+                    let mut last = None;
+                    hits.iter()
+                        .filter(|(_, id)| literals.has(*id))
+                        .map(|(at, _)| *at)
+                        .filter(move |at| last.replace(*at) != Some(*at))
+                });
+                match rule.apply(line, &self.texts, starts) {
+                    None => continue,
+                    Some(Err(Claim::Repeat)) => return Verdict::Repeat { rule: &rule.name },
+                    Some(Err(Claim::Ignore)) => return Verdict::NoMatch,
+                    Some(Ok(found)) => {
+                        return Verdict::Event(Event {
+                            op: found.op,
+                            errno: found.errno,
+                            errname: found.errname,
+                            dialect: found.dialect,
+                            rule: &rule.name,
+                            witness: found.key.zip(rule.witness),
+                        });
+                    }
                 }
             }
         }
@@ -937,6 +1017,43 @@ mod tests {
             let built = Classifier::builder().user_rules(vec![rule]).build();
             assert_eq!(built.is_ok(), ok, "{regex}: {:?}", built.err());
         }
+    }
+
+    #[test]
+    fn hundreds_of_user_rules_keep_their_order() {
+        // Over 256 rules, the gates are gathered on the heap: rule order
+        // (first match wins) must hold across words there too.
+        let mut rules: Vec<UserRule> = (0..300)
+            .map(|i| UserRule {
+                name: format!("u{i}"),
+                regex: format!(r"gwtag{i} sockerr (?P<errno>\d+)"),
+                dialect: Some(Dialect::Linux),
+                op: Some(Op::Read),
+                anchors: vec![],
+            })
+            .collect();
+        rules.push(UserRule {
+            name: "any".into(),
+            regex: r"sockerr (?P<errno>\d+)".into(),
+            dialect: Some(Dialect::Linux),
+            op: Some(Op::Write),
+            anchors: vec!["sockerr".into()],
+        });
+        let c = Classifier::builder().user_rules(rules).build().unwrap();
+        assert!(c.uses_prefilter());
+        for (line, rule) in [
+            (&b"a gwtag5 sockerr 104"[..], "u5"),
+            (b"a gwtag70 sockerr 104", "u70"),
+            (b"a gwtag299 sockerr 104", "u299"),
+            (b"a gwtag300 sockerr 104", "any"),
+            (b"plain sockerr 104", "any"),
+        ] {
+            match c.classify(line) {
+                Verdict::Event(e) => assert_eq!(e.rule, rule, "{}", line.escape_ascii()),
+                v => panic!("{}: {v:?}", line.escape_ascii()),
+            }
+        }
+        assert!(matches!(c.classify(b"gwtag299 nothing"), Verdict::NoMatch));
     }
 
     #[test]
