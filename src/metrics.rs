@@ -872,7 +872,7 @@ mod tests {
         for i in 0..(MAX_UNKNOWN_ERRNOS_PER_SOURCE + 5) {
             let e = Event {
                 op: Op::Write,
-                errno: Some(format!("{}", 1000 + i)),
+                errno: Some(format!("{}", 1000 + i).into()),
                 errname: Errname::UNKNOWN,
                 dialect: Dialect::Vendor,
                 rule: "t",

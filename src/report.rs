@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
+use crate::classify::{Classifier, LoggedErrno, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
 use crate::metrics::{BlockCounter, LogMetrics};
 use crate::timestamp::Zone;
@@ -131,7 +131,7 @@ pub struct Tally {
     pub matched: u64,
     pub repeats: u64,
     pub unrecognized: u64,
-    pub errors: BTreeMap<(Op, String, Errname), u64>,
+    pub errors: BTreeMap<(Op, LoggedErrno, Errname), u64>,
 }
 
 impl Tally {

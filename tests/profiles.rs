@@ -51,7 +51,7 @@ fn got(v: &Verdict<'_>) -> (String, String, String, String, String) {
         Verdict::Event(e) => (
             "event".into(),
             e.op.to_string(),
-            e.errno.clone().unwrap_or_else(|| "-".into()),
+            e.errno.as_deref().unwrap_or("-").to_string(),
             e.errname.to_string(),
             e.dialect.to_string(),
         ),

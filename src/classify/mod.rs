@@ -34,6 +34,7 @@
 //! ```
 
 pub mod linear;
+pub mod logged;
 pub mod op;
 pub mod profiles;
 pub mod repeat;
@@ -44,6 +45,7 @@ pub mod vocab;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use memchr::{memchr, memrchr};
 
+pub use logged::LoggedErrno;
 pub use op::Op;
 pub use profiles::Profile;
 pub use repeat::RepeatFilter;
@@ -69,7 +71,7 @@ pub use crate::limits::DEFAULT_MAX_LINE_BYTES;
 pub struct Event<'c> {
     pub op: Op,
     /// The number exactly as logged, if one was.
-    pub errno: Option<String>,
+    pub errno: Option<LoggedErrno>,
     pub errname: Errname,
     pub dialect: Dialect,
     /// The name of the rule that matched.

@@ -19,6 +19,7 @@ use regex_automata::{Anchored, Input};
 
 use super::BuildError;
 use super::linear::{Linear, MAX_SLOTS, Outcome};
+use super::logged::LoggedErrno;
 use super::op::Op;
 use super::text::TextTable;
 use crate::errno::{Dialect, Errname, table};
@@ -326,7 +327,7 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub op: Op,
-    pub errno: Option<String>,
+    pub errno: Option<LoggedErrno>,
     pub errname: Errname,
     pub dialect: Dialect,
     /// The failure's identity across lines, for rules with a witness.
@@ -416,7 +417,7 @@ impl Rule {
         let op = self.op.unwrap_or_else(|| Op::near(line, start, implied));
         Some(Ok(Found {
             op,
-            errno: number.map(lossy),
+            errno: number.map(LoggedErrno::from_bytes),
             errname,
             dialect,
             key: None,
@@ -484,7 +485,7 @@ impl Rule {
         });
         Some(Found {
             op,
-            errno: number.map(lossy),
+            errno: number.map(LoggedErrno::from_bytes),
             errname,
             dialect,
             key,

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use prometheus::proto::{MetricFamily, MetricType};
 
-use crate::classify::{Classifier, Op, RepeatFilter, Verdict};
+use crate::classify::{Classifier, LoggedErrno, Op, RepeatFilter, Verdict};
 use crate::errno::Errname;
 use crate::report::timeline::Timeline;
 use crate::settings::{Input, Settings, SourceSettings};
@@ -102,7 +102,7 @@ type FileRead = (PathBuf, Result<(u64, u64), String>);
 struct SourceScan {
     /// Path, lines, bytes, or why it could not be read.
     files: Vec<FileRead>,
-    errors: BTreeMap<(Op, String, Errname), u64>,
+    errors: BTreeMap<(Op, LoggedErrno, Errname), u64>,
     repeats: u64,
     unrecognized: u64,
     /// Counted lines whose own time is before the window.
