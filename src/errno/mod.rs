@@ -141,11 +141,19 @@ pub const EXTRA_TEXTS: &[(&str, &str, &str)] = &[
     ("Connection reset", "ECONNRESET", "Java, Sendmail"),
 ];
 
+/// Numbers below this are looked up by index (see [`Table`]'s `small`).
+const SMALL_NUMBERS: usize = 256;
+
 /// The parsed table. Build it once with [`table()`].
 #[derive(Debug)]
 pub struct Table {
     rows: Vec<Row>,
-    by_number: HashMap<(Dialect, u32), Errname>,
+    /// Looked up once per counted line. Numbers below [`SMALL_NUMBERS`] in
+    /// one of the four numberings (all but Winsock's) are an index into
+    /// `small` (column * SMALL_NUMBERS + n); the rest a binary search of
+    /// the sorted `by_number`. Either beats hashing the key.
+    small: Vec<Option<Errname>>,
+    by_number: Vec<((Dialect, u32), Errname)>,
     by_name: HashMap<&'static str, Errname>,
 }
 
@@ -173,7 +181,8 @@ impl Table {
             });
         }
         let mut by_name = HashMap::new();
-        let mut by_number = HashMap::new();
+        // A later insert replaces an earlier one: EXTRA_NUMBERS override.
+        let mut by_number = std::collections::BTreeMap::new();
         for (i, row) in rows.iter().enumerate() {
             let id = Errname(i as u16);
             by_name.insert(row.name, id);
@@ -187,9 +196,16 @@ impl Table {
             let id = by_name[name];
             by_number.insert((*dialect, *n), id);
         }
+        let mut small = vec![None; Dialect::NUMBERINGS.len() * SMALL_NUMBERS];
+        for (&(d, n), &id) in &by_number {
+            if let (Some(col), true) = (d.column(), (n as usize) < SMALL_NUMBERS) {
+                small[col * SMALL_NUMBERS + n as usize] = Some(id);
+            }
+        }
         Table {
             rows,
-            by_number,
+            small,
+            by_number: by_number.into_iter().collect(),
             by_name,
         }
     }
@@ -204,7 +220,14 @@ impl Table {
     }
 
     pub fn by_number(&self, dialect: Dialect, n: u32) -> Option<Errname> {
-        self.by_number.get(&(dialect, n)).copied()
+        if let (Some(col), true) = (dialect.column(), (n as usize) < SMALL_NUMBERS) {
+            return self.small[col * SMALL_NUMBERS + n as usize];
+        }
+        let i = self
+            .by_number
+            .binary_search_by_key(&(dialect, n), |(k, _)| *k)
+            .ok()?;
+        Some(self.by_number[i].1)
     }
 
     /// Looks up a symbolic name, accepting the Winsock spelling (`WSAE…`)
