@@ -144,14 +144,20 @@ pub const EXTRA_TEXTS: &[(&str, &str, &str)] = &[
 /// Numbers below this are looked up by index (see [`Table`]'s `small`).
 const SMALL_NUMBERS: usize = 256;
 
+/// Where `n` in `dialect` sits in [`Table`]'s `small`, if it is there.
+fn small_index(dialect: Dialect, n: u32) -> Option<usize> {
+    let n = usize::try_from(n).ok().filter(|&n| n < SMALL_NUMBERS)?;
+    Some(dialect.column()? * SMALL_NUMBERS + n)
+}
+
 /// The parsed table. Build it once with [`table()`].
 #[derive(Debug)]
 pub struct Table {
     rows: Vec<Row>,
     /// Looked up once per counted line. Numbers below [`SMALL_NUMBERS`] in
     /// one of the four numberings (all but Winsock's) are an index into
-    /// `small` (column * SMALL_NUMBERS + n); the rest a binary search of
-    /// the sorted `by_number`. Either beats hashing the key.
+    /// `small` ([`small_index`]); the rest, and only the rest, a binary
+    /// search of the sorted `by_number`. Either beats hashing the key.
     small: Vec<Option<Errname>>,
     by_number: Vec<((Dialect, u32), Errname)>,
     by_name: HashMap<&'static str, Errname>,
@@ -197,11 +203,13 @@ impl Table {
             by_number.insert((*dialect, *n), id);
         }
         let mut small = vec![None; Dialect::NUMBERINGS.len() * SMALL_NUMBERS];
-        for (&(d, n), &id) in &by_number {
-            if let (Some(col), true) = (d.column(), (n as usize) < SMALL_NUMBERS) {
-                small[col * SMALL_NUMBERS + n as usize] = Some(id);
+        by_number.retain(|&(d, n), id| match small_index(d, n) {
+            Some(i) => {
+                small[i] = Some(*id);
+                false
             }
-        }
+            None => true,
+        });
         Table {
             rows,
             small,
@@ -220,8 +228,8 @@ impl Table {
     }
 
     pub fn by_number(&self, dialect: Dialect, n: u32) -> Option<Errname> {
-        if let (Some(col), true) = (dialect.column(), (n as usize) < SMALL_NUMBERS) {
-            return self.small[col * SMALL_NUMBERS + n as usize];
+        if let Some(i) = small_index(dialect, n) {
+            return self.small[i];
         }
         let i = self
             .by_number
