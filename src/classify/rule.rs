@@ -221,6 +221,11 @@ pub struct Rule {
     pub literal_ids: Vec<usize>,
     /// Whether those literals are prefixes: every match starts at one.
     pub literals_are_prefixes: bool,
+    /// Sets of literals every match contains, from inside the pattern
+    /// where `literal_ids` do not already imply them (`lost connect` in a
+    /// rule found by `postfix`): a line missing every literal of a set is
+    /// skipped too. Looked for only when the rule would run.
+    pub inner: Vec<Vec<memchr::memmem::Finder<'static>>>,
 }
 
 /// A rule's regex, where its groups are, and its [`Linear`] matcher when
