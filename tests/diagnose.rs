@@ -362,13 +362,22 @@ fn http_diagnose_only_when_enabled_and_behind_auth() {
     drop(off);
 
     let on = Exporter::start(&[&base[..], &["--web.enable-diagnose"]].concat());
-    let (status, body) = on.get("/diagnose");
+    // The exporter listens before its source has opened the log: ask
+    // again (bounded) until the report shows it started.
+    let row = "| default | file | true | true | 1 |";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = on.get("/diagnose");
+        if status != 200 || body.contains(row) || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status, 200, "{body}");
     assert_sections(&body);
     assert!(body.contains("ERROR write: (57)"), "{body}");
     assert!(
-        body.contains("Live sources of this exporter:")
-            && body.contains("| default | file | true | true | 1 |"),
+        body.contains("Live sources of this exporter:") && body.contains(row),
         "{body}"
     );
     assert_eq!(
