@@ -282,7 +282,10 @@ impl Builder {
             literals: anchors.literals.clone(),
         };
         for rule in &mut rules {
-            let Some((literals, are_prefixes)) = rule_literals(&rule.pattern) else {
+            let Some(hir) = parse_for_literals(&rule.pattern) else {
+                continue;
+            };
+            let Some((literals, are_prefixes)) = rule_literals(&hir) else {
                 continue;
             };
             if line_literals.literals.len() + literals.len() > MAX_ANCHORS {
@@ -293,7 +296,7 @@ impl Builder {
             if rule.action == Action::TextAnywhere {
                 continue;
             }
-            rule.inner = inner_literals(&rule.pattern, &literals)
+            rule.inner = inner_literals(&hir, &literals)
                 .iter()
                 .map(|set| {
                     set.iter()
@@ -338,7 +341,17 @@ impl Builder {
 /// with no line shape of `benches/line_shapes.txt` costing more.
 const LITERAL_BYTES: usize = 12;
 
-/// Literals one of which every match of `pattern` contains, and whether
+/// A rule pattern parsed as its literals are read: bytes, not UTF-8, so a
+/// literal is exactly what the line must hold.
+fn parse_for_literals(pattern: &str) -> Option<regex_syntax::hir::Hir> {
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()
+}
+
+/// Literals one of which every match of the parsed pattern contains, and whether
 /// they are its prefixes (every match starts with one: then they also say
 /// where a match can start). Prefixes are preferred; suffixes stand in when
 /// a pattern begins with a class or a repetition (`\w+\(\) failed`).
@@ -346,13 +359,8 @@ const LITERAL_BYTES: usize = 12;
 /// literals of at least 3 bytes (measured against 16 and 64: fewer, shorter
 /// literals hit more often, more build a larger automaton); a prefix of a
 /// prefix is still one, so each stays a necessary part of every match.
-fn rule_literals(pattern: &str) -> Option<(Vec<String>, bool)> {
+fn rule_literals(hir: &regex_syntax::hir::Hir) -> Option<(Vec<String>, bool)> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(pattern)
-        .ok()?;
     let usable = |mut seq: Seq, prefix: bool| -> Option<Vec<String>> {
         let mut keep = LITERAL_BYTES;
         if prefix {
@@ -372,18 +380,18 @@ fn rule_literals(pattern: &str) -> Option<(Vec<String>, bool)> {
         }
         searchable(&seq, 32)
     };
-    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     if let Some(lits) = usable(prefixes, true) {
         return Some((lits, true));
     }
-    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(hir);
     if let Some(lits) = usable(suffixes, false) {
         return Some((lits, false));
     }
-    required_inner_literal(&hir).map(|lit| (vec![lit], false))
+    required_inner_literal(hir).map(|lit| (vec![lit], false))
 }
 
-/// Sets of literals every match of `pattern` contains, from inside it
+/// Sets of literals every match of the parsed pattern contains, from inside it
 /// (each set: one of its literals is in every match), the most telling
 /// first and at most [`INNER_SETS`]. A literal that one of `outer` (the
 /// rule's own literals) contains tells nothing, since a line found by those
@@ -391,7 +399,7 @@ fn rule_literals(pattern: &str) -> Option<(Vec<String>, bool)> {
 /// cut to their first [`LITERAL_BYTES`] (a match holding a literal holds
 /// its start). Only literal text counts: a class, a look-around or an
 /// optional part requires nothing.
-fn inner_literals(pattern: &str, outer: &[String]) -> Vec<Vec<String>> {
+fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String]) -> Vec<Vec<String>> {
     use regex_syntax::hir::{Hir, HirKind};
     /// Each set with its worth: the length of its shortest literal.
     fn required(h: &Hir, outer: &[String], out: &mut Vec<(usize, Vec<String>)>) {
@@ -443,15 +451,8 @@ fn inner_literals(pattern: &str, outer: &[String]) -> Vec<Vec<String>> {
             _ => {}
         }
     }
-    let Ok(hir) = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(pattern)
-    else {
-        return Vec::new();
-    };
     let mut sets = Vec::new();
-    required(&hir, outer, &mut sets);
+    required(hir, outer, &mut sets);
     sets.retain(|(worth, _)| *worth >= 4);
     sets.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.len().cmp(&b.1.len())));
     let mut kept: Vec<Vec<String>> = Vec::new();
@@ -1045,7 +1046,7 @@ mod tests {
     fn inner_literals_are_what_every_match_holds() {
         let sets = |p: &str, outer: &[&str]| {
             let outer: Vec<String> = outer.iter().map(|s| s.to_string()).collect();
-            inner_literals(p, &outer)
+            inner_literals(&parse_for_literals(p).unwrap(), &outer)
         };
         // Longest first; an alternation joins its branches' best; optional
         // parts, classes and short literals require nothing.
