@@ -376,6 +376,70 @@ impl LogMetrics {
         }
     }
 
+    /// [`record_verdict`](Self::record_verdict) through `handles`, which
+    /// keeps the series of the block's recent (op, errno, name) triples:
+    /// where every line is an error, looking the series up by label values
+    /// (hashing and locking twice) and the window set (a lock and three
+    /// maps) for each line were a third of the live path. A window already
+    /// marked for a triple in this block is not marked again: inserting it
+    /// twice changes nothing.
+    fn record_verdict_with(
+        &self,
+        source: &str,
+        v: &Verdict<'_>,
+        error_time: Option<f64>,
+        handles: &mut EventHandles,
+    ) {
+        let Verdict::Event(e) = v else {
+            return self.record_verdict(source, v, error_time);
+        };
+        let logged = e.errno.as_deref().unwrap_or("");
+        let errno = self.bounded_errno(source, e.errname, logged, true);
+        let at = handles
+            .0
+            .iter()
+            .position(|h| h.op == e.op && h.errname == e.errname && h.errno == errno);
+        let at = match at {
+            Some(i) => i,
+            None => {
+                let h = SeriesHandles {
+                    op: e.op,
+                    errname: e.errname,
+                    errno: errno.to_string(),
+                    count: self.socket_errors.with_label_values(&[
+                        source,
+                        e.op.as_str(),
+                        errno,
+                        e.errname.as_str(),
+                    ]),
+                    last_error: self.last_error.with_label_values(&[
+                        source,
+                        e.op.as_str(),
+                        e.errname.as_str(),
+                    ]),
+                    window: None,
+                };
+                if handles.0.len() == EventHandles::MAX {
+                    handles.0.remove(0);
+                }
+                handles.0.push(h);
+                handles.0.len() - 1
+            }
+        };
+        let h = &mut handles.0[at];
+        h.count.inc();
+        if let Some(t) = error_time {
+            if t > h.last_error.get() {
+                h.last_error.set(t);
+            }
+            let index = self.window_of(t);
+            if h.window != Some(index) {
+                self.mark_window(source, e.op.as_str(), e.errname.as_str(), index);
+                h.window = Some(index);
+            }
+        }
+    }
+
     /// Counts one event for `source`.
     pub fn record_event(&self, source: &str, e: &Event<'_>) {
         let logged = e.errno.as_deref().unwrap_or("");
@@ -467,8 +531,16 @@ impl LogMetrics {
         if at > g.get() {
             g.set(at);
         }
+        self.mark_window(source, op, errname, self.window_of(at));
+    }
+
+    fn window_of(&self, at: f64) -> i64 {
         let size = self.window_seconds.load(Ordering::Relaxed) as f64;
-        let index = (at / size).floor() as i64;
+        (at / size).floor() as i64
+    }
+
+    fn mark_window(&self, source: &str, op: &str, errname: &str, index: i64) {
+        let size = self.window_seconds.load(Ordering::Relaxed) as f64;
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let set = entry(entry(entry(&mut windows, source), op), errname);
         set.insert(index);
@@ -754,6 +826,25 @@ fn entry<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut 
     map.get_mut(key).expect("just inserted")
 }
 
+/// The series one block's events were counted in, most recent last.
+#[derive(Default)]
+struct EventHandles(Vec<SeriesHandles>);
+
+impl EventHandles {
+    /// A block rarely holds more distinct errors; beyond, the oldest go.
+    const MAX: usize = 16;
+}
+
+struct SeriesHandles {
+    op: Op,
+    errname: Errname,
+    errno: String,
+    count: prometheus::IntCounter,
+    last_error: prometheus::Gauge,
+    /// The last error window marked for these labels in this block.
+    window: Option<i64>,
+}
+
 /// Turns blocks of lines into counts: the one place where that happens,
 /// for the live pipeline and `scan` alike. Holds a source's repeat filter,
 /// whose state spans blocks, and, when times are wanted, its
@@ -815,6 +906,7 @@ impl<'a> BlockCounter<'a> {
         let mut stats = BlockStats::default();
         if !block.is_empty() {
             let reference = now.unwrap_or(self.scan_started);
+            let mut handles = EventHandles::default();
             stats = self.classifier.scan_block(block, |v, line| {
                 let v = repeats.apply(v);
                 let line_time = match (&v, times.as_mut()) {
@@ -824,7 +916,7 @@ impl<'a> BlockCounter<'a> {
                 if let Some((m, source)) = target {
                     // The gateway's time when the line says it, else the
                     // reading's.
-                    m.record_verdict(source, &v, line_time.or(now));
+                    m.record_verdict_with(source, &v, line_time.or(now), &mut handles);
                 }
                 each(&v, line_time);
             });
