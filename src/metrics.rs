@@ -361,38 +361,43 @@ impl LogMetrics {
 
     /// Counts what a line was. `error_time`, when given, is recorded as the
     /// time of the last socket error (the live exporter; `scan` has no
-    /// meaningful "now").
-    pub fn record_verdict(&self, source: &str, v: &Verdict<'_>, error_time: Option<f64>) {
-        match v {
-            Verdict::Event(e) => {
-                self.record_event(source, e);
-                if let Some(t) = error_time {
-                    self.mark_error_time(source, e.op.as_str(), e.errname.as_str(), t);
-                }
-            }
-            Verdict::Repeat { .. } => self.record_repeat(source),
-            Verdict::Unrecognized => self.record_unrecognized(source),
-            Verdict::NoMatch => {}
-        }
-    }
-
-    /// [`record_verdict`](Self::record_verdict) through `handles`, which
-    /// keeps the series of the block's recent (op, errno, name) triples:
-    /// where every line is an error, looking the series up by label values
-    /// (hashing and locking twice) and the window set (a lock and three
-    /// maps) for each line were a third of the live path. A window already
-    /// marked for a triple in this block is not marked again: inserting it
-    /// twice changes nothing.
-    fn record_verdict_with(
+    /// meaningful "now"). `handles` keeps the series of the block's recent
+    /// (op, errno, name) triples: where every line is an error, looking the
+    /// series up by label values (hashing and locking twice) and the window
+    /// set (a lock and three maps) for each line were a third of the live
+    /// path.
+    fn record_verdict(
         &self,
         source: &str,
         v: &Verdict<'_>,
         error_time: Option<f64>,
         handles: &mut EventHandles,
     ) {
-        let Verdict::Event(e) = v else {
-            return self.record_verdict(source, v, error_time);
-        };
+        match v {
+            Verdict::Event(e) => self.count_event(source, e, error_time, handles),
+            Verdict::Repeat { .. } => self.record_repeat(source),
+            Verdict::Unrecognized => self.record_unrecognized(source),
+            Verdict::NoMatch => {}
+        }
+    }
+
+    /// Counts one event for `source`.
+    pub fn record_event(&self, source: &str, e: &Event<'_>) {
+        self.count_event(source, e, None, &mut EventHandles::default());
+    }
+
+    /// Counts `e` through the series in `handles` (looked up and kept
+    /// there on first use) and, given its time, marks it as the source's
+    /// latest error and its window. A window already marked for a series
+    /// in this block is not marked again: inserting it twice changes
+    /// nothing.
+    fn count_event(
+        &self,
+        source: &str,
+        e: &Event<'_>,
+        error_time: Option<f64>,
+        handles: &mut EventHandles,
+    ) {
         let logged = e.errno.as_deref().unwrap_or("");
         let errno = self.bounded_errno(source, e.errname, logged, true);
         let at = handles
@@ -429,24 +434,13 @@ impl LogMetrics {
         let h = &mut handles.0[at];
         h.count.inc();
         if let Some(t) = error_time {
-            if t > h.last_error.get() {
-                h.last_error.set(t);
-            }
+            raise(&h.last_error, t);
             let index = self.window_of(t);
             if h.window != Some(index) {
                 self.mark_window(source, e.op.as_str(), e.errname.as_str(), index);
                 h.window = Some(index);
             }
         }
-    }
-
-    /// Counts one event for `source`.
-    pub fn record_event(&self, source: &str, e: &Event<'_>) {
-        let logged = e.errno.as_deref().unwrap_or("");
-        let errno = self.bounded_errno(source, e.errname, logged, true);
-        self.socket_errors
-            .with_label_values(&[source, e.op.as_str(), errno, e.errname.as_str()])
-            .inc();
     }
 
     /// The `errno` label for a number logged with `errname`. The number the
@@ -527,10 +521,10 @@ impl LogMetrics {
     /// newer ones never move it back. The error's window is remembered for
     /// [`LogMetrics::refresh_windows`].
     pub fn mark_error_time(&self, source: &str, op: &str, errname: &str, at: f64) {
-        let g = self.last_error.with_label_values(&[source, op, errname]);
-        if at > g.get() {
-            g.set(at);
-        }
+        raise(
+            &self.last_error.with_label_values(&[source, op, errname]),
+            at,
+        );
         self.mark_window(source, op, errname, self.window_of(at));
     }
 
@@ -826,6 +820,14 @@ fn entry<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut 
     map.get_mut(key).expect("just inserted")
 }
 
+/// Moves a latest-time gauge to `at`, never back: lines of a rotated file
+/// read after newer ones must not lower it.
+fn raise(g: &prometheus::Gauge, at: f64) {
+    if at > g.get() {
+        g.set(at);
+    }
+}
+
 /// The series one block's events were counted in, most recent last.
 #[derive(Default)]
 struct EventHandles(Vec<SeriesHandles>);
@@ -916,7 +918,7 @@ impl<'a> BlockCounter<'a> {
                 if let Some((m, source)) = target {
                     // The gateway's time when the line says it, else the
                     // reading's.
-                    m.record_verdict_with(source, &v, line_time.or(now), &mut handles);
+                    m.record_verdict(source, &v, line_time.or(now), &mut handles);
                 }
                 each(&v, line_time);
             });

@@ -390,7 +390,12 @@ fn rule_literals(hir: &regex_syntax::hir::Hir) -> Option<(Vec<String>, bool)> {
     if let Some(lits) = usable(suffixes, false) {
         return Some((lits, false));
     }
-    required_inner_literal(hir).map(|lit| (vec![lit], false))
+    // The most telling set from inside (`: SMTP timeo` in
+    // `\[[^\]\s]+\]: SMTP timeout after .*`).
+    required_sets(hir, &[], 3)
+        .into_iter()
+        .next()
+        .map(|set| (set, false))
 }
 
 /// Sets of literals every match of the parsed pattern contains, from inside it
@@ -402,6 +407,14 @@ fn rule_literals(hir: &regex_syntax::hir::Hir) -> Option<(Vec<String>, bool)> {
 /// its start). Only literal text counts: a class, a look-around or an
 /// optional part requires nothing.
 fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String]) -> Vec<Vec<String>> {
+    let mut kept = required_sets(hir, outer, 4);
+    kept.truncate(INNER_SETS);
+    kept
+}
+
+/// The distinct literal sets of [`inner_literals`] whose shortest literal
+/// has at least `min` bytes, the most telling first.
+fn required_sets(hir: &regex_syntax::hir::Hir, outer: &[String], min: usize) -> Vec<Vec<String>> {
     use regex_syntax::hir::{Hir, HirKind};
     /// Each set with its worth: the length of its shortest literal.
     fn required(h: &Hir, outer: &[String], out: &mut Vec<(usize, Vec<String>)>) {
@@ -455,11 +468,11 @@ fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String]) -> Vec<Vec<Str
     }
     let mut sets = Vec::new();
     required(hir, outer, &mut sets);
-    sets.retain(|(worth, _)| *worth >= 4);
+    sets.retain(|(worth, _)| *worth >= min);
     sets.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.len().cmp(&b.1.len())));
     let mut kept: Vec<Vec<String>> = Vec::new();
     for (_, set) in sets {
-        if !kept.contains(&set) && kept.len() < INNER_SETS {
+        if !kept.contains(&set) {
             kept.push(set);
         }
     }
@@ -468,28 +481,6 @@ fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String]) -> Vec<Vec<Str
 
 /// How many inner literal sets a rule checks before it runs.
 const INNER_SETS: usize = 3;
-
-/// The longest literal of at least 3 bytes that the pattern's top-level
-/// concatenation holds as a part of its own (`: SMTP timeout after ` in
-/// `\[[^\]\s]+\]: SMTP timeout after .*`): every match contains it.
-fn required_inner_literal(hir: &regex_syntax::hir::Hir) -> Option<String> {
-    use regex_syntax::hir::HirKind;
-    let mut h = hir;
-    while let HirKind::Capture(c) = h.kind() {
-        h = &c.sub;
-    }
-    let HirKind::Concat(parts) = h.kind() else {
-        return None;
-    };
-    parts
-        .iter()
-        .filter_map(|p| match p.kind() {
-            HirKind::Literal(l) if l.0.len() >= 3 => std::str::from_utf8(&l.0).ok(),
-            _ => None,
-        })
-        .max_by_key(|l| l.len())
-        .map(str::to_string)
-}
 
 /// Whether every string the pattern's `errno` group can match is digits,
 /// with at most a leading minus (Exim logs negative codes). A pattern
@@ -630,29 +621,27 @@ impl LineSearch {
             .prefilter(false)
             .build(literals)?;
         let start = dfa.start_state(aho_corasick::Anchored::No)?;
-        let mut classes = [0u8; 256];
-        let mut columns = 1usize;
-        let mut representative = vec![0u8];
-        // A byte absent from every literal is its own column for now.
+        // One column per byte that occurs in a literal, after one (the
+        // first) for all the others, which from any state lead where the
+        // start state does.
         let mut seen = [false; 256];
-        for l in literals {
-            for &b in l.as_bytes() {
-                seen[usize::from(b)] = true;
-            }
+        for &b in literals.iter().flat_map(|l| l.as_bytes()) {
+            seen[usize::from(b)] = true;
         }
-        if let Some(other) = (0..=255u8).find(|b| !seen[usize::from(*b)]) {
-            representative[0] = other;
-        } else {
-            representative.clear();
-            columns = 0;
+        let other = (0..=255u8).find(|b| !seen[usize::from(*b)]);
+        let representative: Vec<u8> = other
+            .into_iter()
+            .chain((0..=255u8).filter(|b| seen[usize::from(*b)]))
+            .collect();
+        let mut classes = [0u8; 256];
+        for (column, &b) in representative
+            .iter()
+            .enumerate()
+            .skip(usize::from(other.is_some()))
+        {
+            classes[usize::from(b)] = column as u8;
         }
-        for b in 0..=255u8 {
-            if seen[usize::from(b)] {
-                classes[usize::from(b)] = columns as u8;
-                representative.push(b);
-                columns += 1;
-            }
-        }
+        let columns = representative.len();
         let shift = columns.next_power_of_two().trailing_zeros();
         // Number the states breadth first from the start, then put the
         // match states first.
@@ -685,35 +674,27 @@ impl LineSearch {
         if order.len() > usize::from(u16::MAX) {
             return Err(BuildError::LineSearchTooLarge(order.len()));
         }
+        // The match states first, each group in the order found.
+        let mut by_new: Vec<usize> = (0..order.len()).collect();
+        by_new.sort_by_key(|&i| !dfa.is_match(order[i]));
         let mut renumber = vec![0u16; order.len()];
-        let mut matching = 0u16;
-        for (i, sid) in order.iter().enumerate() {
-            if dfa.is_match(*sid) {
-                renumber[i] = matching;
-                matching += 1;
-            }
+        for (new, &old) in by_new.iter().enumerate() {
+            renumber[old] = new as u16;
         }
-        let mut other = matching;
-        for (i, sid) in order.iter().enumerate() {
-            if !dfa.is_match(*sid) {
-                renumber[i] = other;
-                other += 1;
-            }
-        }
+        let matching = by_new
+            .iter()
+            .take_while(|&&i| dfa.is_match(order[i]))
+            .count() as u16;
         let mut next = vec![0u16; order.len() << shift];
-        let mut match_of = vec![StateID::ZERO; usize::from(matching)];
-        for (i, sid) in order.iter().enumerate() {
-            let row = usize::from(renumber[i]) << shift;
-            for (c, to) in edges[i * columns..(i + 1) * columns].iter().enumerate() {
-                next[row | c] = renumber[*to];
-            }
-            if dfa.is_match(*sid) {
-                match_of[usize::from(renumber[i])] = *sid;
+        for (i, row) in edges.chunks(columns).enumerate() {
+            let at = usize::from(renumber[i]) << shift;
+            for (c, to) in row.iter().enumerate() {
+                next[at | c] = renumber[*to];
             }
         }
         let mut ends = vec![0u32];
         let mut hits = Vec::new();
-        for sid in match_of {
+        for sid in by_new[..usize::from(matching)].iter().map(|&i| order[i]) {
             for k in 0..dfa.match_len(sid) {
                 let p = dfa.match_pattern(sid, k);
                 hits.push((p.as_u32(), dfa.pattern_len(p) as u32));
