@@ -417,11 +417,7 @@ impl LogMetrics {
                         errno,
                         e.errname.as_str(),
                     ]),
-                    last_error: self.last_error.with_label_values(&[
-                        source,
-                        e.op.as_str(),
-                        e.errname.as_str(),
-                    ]),
+                    last_error: None,
                     window: None,
                 };
                 if handles.0.len() == EventHandles::MAX {
@@ -434,7 +430,11 @@ impl LogMetrics {
         let h = &mut handles.0[at];
         h.count.inc();
         if let Some(t) = error_time {
-            raise(&h.last_error, t);
+            let last = h.last_error.get_or_insert_with(|| {
+                self.last_error
+                    .with_label_values(&[source, e.op.as_str(), e.errname.as_str()])
+            });
+            raise(last, t);
             let index = self.window_of(t);
             if h.window != Some(index) {
                 self.mark_window(source, e.op.as_str(), e.errname.as_str(), index);
@@ -842,7 +842,10 @@ struct SeriesHandles {
     errname: Errname,
     errno: String,
     count: prometheus::IntCounter,
-    last_error: prometheus::Gauge,
+    /// Looked up at the first event with a time: a series that never had
+    /// one must not exist (at 0, it would read as an error in 1970, and
+    /// [`LogMetrics::last_error_times`] would list its source).
+    last_error: Option<prometheus::Gauge>,
     /// The last error window marked for these labels in this block.
     window: Option<i64>,
 }
@@ -985,6 +988,22 @@ mod tests {
             .filter(|l| l.starts_with("gateway_socket_errors_total{"))
             .count();
         assert_eq!(series, MAX_UNKNOWN_ERRNOS_PER_SOURCE + 1);
+    }
+
+    #[test]
+    fn an_event_without_a_time_sets_no_last_error() {
+        let m = LogMetrics::new();
+        let e = Event {
+            op: Op::Write,
+            errno: Some("57".into()),
+            errname: Errname::UNKNOWN,
+            dialect: Dialect::Vendor,
+            rule: "t",
+            witness: None,
+        };
+        m.record_event("gw", &e);
+        assert!(m.last_error_times().is_empty());
+        assert!(!m.render().contains(LAST_ERROR.name));
     }
 
     #[test]
