@@ -623,6 +623,9 @@ struct LineSearch {
     /// each as (literal id, length).
     ends: Vec<u32>,
     hits: Vec<(u32, u32)>,
+    /// The longest literal's length: the state after any `reach` bytes
+    /// walked from the start is the state after the whole line up to them.
+    reach: usize,
 }
 
 impl LineSearch {
@@ -721,23 +724,98 @@ impl LineSearch {
             matching,
             ends,
             hits,
+            reach: literals.iter().map(String::len).max().unwrap_or(0),
         })
     }
 
     /// Calls `hit(start, literal)` for each occurrence, in order of its end.
+    ///
+    /// A long line is walked as two halves at once: each step depends on
+    /// the one before (a load whose address is the last load's result),
+    /// so one walk waits on the table most of the time, and two
+    /// independent ones overlap their waits. The second half starts
+    /// `reach` bytes early from the start state, which puts it in the
+    /// exact state at the midpoint (a state is the longest literal prefix
+    /// ending there, never longer than `reach`); what it matches before
+    /// the midpoint is the first half's to report. Its hits wait in a
+    /// small buffer until the first half is done, so the order holds.
     #[inline]
     fn each(&self, line: &[u8], mut hit: impl FnMut(usize, usize)) {
+        let mut report = |at: usize, state: u16| {
+            let s = usize::from(state);
+            let (from, to) = (self.ends[s] as usize, self.ends[s + 1] as usize);
+            for &(id, len) in &self.hits[from..to] {
+                hit(at - len as usize, id as usize);
+            }
+        };
         let (mut at, mut state) = (0, self.start);
+        // Where both halves take as many steps.
+        let mid = (line.len() + self.reach) / 2;
+        if mid >= self.reach + SPLIT_MIN {
+            const WAITING: usize = 8;
+            let mut waiting = [(0usize, 0u16); WAITING];
+            let mut held = 0;
+            let (mut b_at, mut b_state) = (mid - self.reach, self.start);
+            // Both walk until the first half reaches the midpoint or the
+            // buffer is full; then the first half alone.
+            while at < mid && held < WAITING {
+                (at, state, b_at, b_state) = self.walk_two(line, mid, at, state, b_at, b_state);
+                if state < self.matching {
+                    report(at, state);
+                }
+                if b_state < self.matching && b_at > mid {
+                    waiting[held] = (b_at, b_state);
+                    held += 1;
+                }
+            }
+            while at < mid {
+                (at, state) = self.walk(&line[..mid], at, state);
+                if state < self.matching {
+                    report(at, state);
+                }
+            }
+            for &(at, state) in &waiting[..held] {
+                report(at, state);
+            }
+            (at, state) = (b_at, b_state);
+        }
         while at < line.len() {
             (at, state) = self.walk(line, at, state);
             if state < self.matching {
-                let s = usize::from(state);
-                let (from, to) = (self.ends[s] as usize, self.ends[s + 1] as usize);
-                for &(id, len) in &self.hits[from..to] {
-                    hit(at - len as usize, id as usize);
-                }
+                report(at, state);
             }
         }
+    }
+
+    /// [`walk`](Self::walk) for the first half (`line[..mid]`, from `a`)
+    /// and the rest (from `b`) in step, until either enters a match state
+    /// or the first half ends. Returns both positions and states.
+    #[inline(never)]
+    fn walk_two(
+        &self,
+        line: &[u8],
+        mid: usize,
+        mut a: usize,
+        mut a_state: u16,
+        mut b: usize,
+        mut b_state: u16,
+    ) -> (usize, u16, usize, u16) {
+        let (next, classes, shift, matching) =
+            (&self.next[..], &self.classes, self.shift, self.matching);
+        // The second half ends no sooner: it starts `mid - reach` bytes
+        // after the first and `mid <= (len + reach) / 2`, so it is never
+        // empty while the first is not, and every call takes a step.
+        let (first, second) = (&line[a..mid], &line[b..]);
+        for (&x, &y) in first.iter().zip(second) {
+            a_state = next[(usize::from(a_state) << shift) | usize::from(classes[usize::from(x)])];
+            b_state = next[(usize::from(b_state) << shift) | usize::from(classes[usize::from(y)])];
+            a += 1;
+            b += 1;
+            if a_state < matching || b_state < matching {
+                break;
+            }
+        }
+        (a, a_state, b, b_state)
     }
 
     /// Steps from `state` over `line[at..]` until a match state or the
@@ -759,6 +837,10 @@ impl LineSearch {
         (line.len(), state)
     }
 }
+
+/// Lines whose second half would start less than this far in are walked
+/// in one piece: the overlap would gain too little.
+const SPLIT_MIN: usize = 4;
 
 /// Rule sets up to this many 64-bit words wide (256 rules) are gathered on
 /// the stack; wider ones (hundreds of user rules) on the heap.
