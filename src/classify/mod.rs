@@ -293,7 +293,7 @@ impl Builder {
                 // (exim.host's " [") is cheaper to look for than its regex
                 // is to run (about 50 against 570 instructions).
                 if rule.action != Action::TextAnywhere {
-                    rule.inner = finders(required_sets(&hir, &[], 2));
+                    rule.inner = finders(inner_literals(&hir, &[], 2));
                 }
                 continue;
             };
@@ -305,7 +305,7 @@ impl Builder {
             if rule.action == Action::TextAnywhere {
                 continue;
             }
-            rule.inner = finders(inner_literals(&hir, &literals));
+            rule.inner = finders(inner_literals(&hir, &literals, INNER_MIN));
         }
         // Lines are short: a prefilter's restarts cost more than the
         // DFA's one pass (measured: 1.14 against 1.25 µs a line).
@@ -402,12 +402,12 @@ fn rule_literals(hir: &regex_syntax::hir::Hir) -> Option<(Vec<String>, bool)> {
 /// (each set: one of its literals is in every match), the most telling
 /// first and at most [`INNER_SETS`]. A literal that one of `outer` (the
 /// rule's own literals) contains tells nothing, since a line found by those
-/// holds it anyway. Each set has at most 8 literals of at least 3 bytes,
+/// holds it anyway. Each set has at most 8 literals of at least `min` bytes,
 /// cut to their first [`LITERAL_BYTES`] (a match holding a literal holds
 /// its start). Only literal text counts: a class, a look-around or an
 /// optional part requires nothing.
-fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String]) -> Vec<Vec<String>> {
-    let mut kept = required_sets(hir, outer, 4);
+fn inner_literals(hir: &regex_syntax::hir::Hir, outer: &[String], min: usize) -> Vec<Vec<String>> {
+    let mut kept = required_sets(hir, outer, min);
     kept.truncate(INNER_SETS);
     kept
 }
@@ -482,10 +482,13 @@ fn required_sets(hir: &regex_syntax::hir::Hir, outer: &[String], min: usize) -> 
 /// How many inner literal sets a rule checks before it runs.
 const INNER_SETS: usize = 3;
 
-/// The searchers of a rule's inner literal sets (at most [`INNER_SETS`]).
+/// The shortest inner literal worth a search for a rule that has literals
+/// of its own.
+const INNER_MIN: usize = 4;
+
+/// The searchers of a rule's inner literal sets.
 fn finders(sets: Vec<Vec<String>>) -> Vec<Vec<memchr::memmem::Finder<'static>>> {
     sets.iter()
-        .take(INNER_SETS)
         .map(|set| {
             set.iter()
                 .map(|l| memchr::memmem::Finder::new(l).into_owned())
@@ -768,17 +771,24 @@ impl LineSearch {
                     held += 1;
                 }
             }
-            while at < mid {
-                (at, state) = self.walk(&line[..mid], at, state);
-                if state < self.matching {
-                    report(at, state);
-                }
-            }
+            self.walk_reporting(&line[..mid], at, state, &mut report);
             for &(at, state) in &waiting[..held] {
                 report(at, state);
             }
             (at, state) = (b_at, b_state);
         }
+        self.walk_reporting(line, at, state, &mut report);
+    }
+
+    /// Walks `line` from `at` to its end, reporting each match state.
+    #[inline]
+    fn walk_reporting(
+        &self,
+        line: &[u8],
+        mut at: usize,
+        mut state: u16,
+        report: &mut impl FnMut(usize, u16),
+    ) {
         while at < line.len() {
             (at, state) = self.walk(line, at, state);
             if state < self.matching {
@@ -1250,7 +1260,7 @@ mod tests {
     fn inner_literals_are_what_every_match_holds() {
         let sets = |p: &str, outer: &[&str]| {
             let outer: Vec<String> = outer.iter().map(|s| s.to_string()).collect();
-            inner_literals(&parse_for_literals(p).unwrap(), &outer)
+            inner_literals(&parse_for_literals(p).unwrap(), &outer, INNER_MIN)
         };
         // Longest first; an alternation joins its branches' best; optional
         // parts, classes and short literals require nothing.
