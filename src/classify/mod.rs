@@ -33,6 +33,7 @@
 //! }
 //! ```
 
+mod derived;
 pub mod linear;
 pub mod logged;
 pub mod op;
@@ -284,16 +285,20 @@ impl Builder {
             literals: anchors.literals.clone(),
         };
         for rule in &mut rules {
-            let Some(hir) = parse_for_literals(&rule.pattern) else {
+            // Built-in rules come precomputed (the parse and extraction
+            // were half of start-up); others are derived here.
+            let Some(derivation) =
+                derived::lookup(&rule.name, &rule.pattern).or_else(|| derive(&rule.pattern))
+            else {
                 continue;
             };
-            let Some((literals, are_prefixes)) = rule_literals(&hir) else {
+            let Some((literals, are_prefixes)) = derivation.literals else {
                 // No literal to find the rule by, so it runs on every line
                 // its anchors gate in: even a 2-byte literal it needs
                 // (exim.host's " [") is cheaper to look for than its regex
                 // is to run (about 50 against 570 instructions).
                 if rule.action != Action::TextAnywhere {
-                    rule.inner = finders(inner_literals(&hir, &[], 2));
+                    rule.inner = finders(derivation.inner);
                 }
                 continue;
             };
@@ -305,7 +310,7 @@ impl Builder {
             if rule.action == Action::TextAnywhere {
                 continue;
             }
-            rule.inner = finders(inner_literals(&hir, &literals, INNER_MIN));
+            rule.inner = finders(derivation.inner);
         }
         // Lines are short: a prefilter's restarts cost more than the
         // DFA's one pass (measured: 1.14 against 1.25 µs a line).
@@ -345,6 +350,22 @@ const LITERAL_BYTES: usize = 12;
 
 /// A rule pattern parsed as its literals are read: bytes, not UTF-8, so a
 /// literal is exactly what the line must hold.
+/// A rule pattern's literals and inner literal sets, or `None` when it does
+/// not parse (then the rule is gated by its anchors alone).
+fn derive(pattern: &str) -> Option<derived::Derivation> {
+    let hir = parse_for_literals(pattern)?;
+    Some(match rule_literals(&hir) {
+        None => derived::Derivation {
+            literals: None,
+            inner: inner_literals(&hir, &[], 2),
+        },
+        Some((literals, are_prefixes)) => derived::Derivation {
+            inner: inner_literals(&hir, &literals, INNER_MIN),
+            literals: Some((literals, are_prefixes)),
+        },
+    })
+}
+
 fn parse_for_literals(pattern: &str) -> Option<regex_syntax::hir::Hir> {
     regex_syntax::ParserBuilder::new()
         .utf8(false)
@@ -599,6 +620,74 @@ impl AnchorSet {
     }
 }
 
+/// Byte → column for a table over `literals`: one column per byte that
+/// occurs in them, after one (the first) for all the others, which from any
+/// state lead where the start state does. Also each column's representative
+/// byte.
+fn byte_classes<'a>(literals: impl Iterator<Item = &'a [u8]>) -> ([u8; 256], Vec<u8>) {
+    let mut seen = [false; 256];
+    for &b in literals.flatten() {
+        seen[usize::from(b)] = true;
+    }
+    let other = (0..=255u8).find(|b| !seen[usize::from(*b)]);
+    let representative: Vec<u8> = other
+        .into_iter()
+        .chain((0..=255u8).filter(|b| seen[usize::from(*b)]))
+        .collect();
+    let mut classes = [0u8; 256];
+    for (column, &b) in representative
+        .iter()
+        .enumerate()
+        .skip(usize::from(other.is_some()))
+    {
+        classes[usize::from(b)] = column as u8;
+    }
+    (classes, representative)
+}
+
+/// The states of an unanchored aho-corasick automaton reachable from its
+/// start, breadth first (the start is 0), and each one's successor for each
+/// representative byte, as indices into that order: the rows of a DFA table,
+/// whatever the automaton (its NFA follows failure links here, once per
+/// entry, instead of at every byte of a search).
+fn tabulate<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    representative: &[u8],
+) -> Result<(Vec<aho_corasick::automaton::StateID>, Vec<usize>), BuildError> {
+    use aho_corasick::automaton::StateID;
+    let start = aut.start_state(aho_corasick::Anchored::No)?;
+    let mut order: Vec<StateID> = Vec::new();
+    // By the automaton's state id (dense for the NFA, a row offset for a
+    // DFA: bounded by its table's size).
+    let mut index: Vec<u32> = Vec::new();
+    let mut number = |sid: StateID, order: &mut Vec<StateID>| {
+        let at = sid.as_usize();
+        if at >= index.len() {
+            index.resize(at + 1, u32::MAX);
+        }
+        if index[at] == u32::MAX {
+            index[at] = order.len() as u32;
+            order.push(sid);
+        }
+        index[at] as usize
+    };
+    number(start, &mut order);
+    let mut edges: Vec<usize> = Vec::new();
+    let mut at = 0;
+    while at < order.len() {
+        let sid = order[at];
+        for &b in representative {
+            let to = aut.next_state(aho_corasick::Anchored::No, sid, b);
+            edges.push(number(to, &mut order));
+        }
+        at += 1;
+        if order.len() > usize::from(u16::MAX) {
+            return Err(BuildError::LineSearchTooLarge(order.len()));
+        }
+    }
+    Ok((order, edges))
+}
+
 /// Every occurrence of every literal in a line, overlaps included: one walk
 /// of an Aho-Corasick DFA built with standard semantics, whose match states
 /// list every literal ending there. The DFA is aho-corasick's, copied once
@@ -633,75 +722,27 @@ struct LineSearch {
 
 impl LineSearch {
     fn new(literals: &[String]) -> Result<LineSearch, BuildError> {
-        use aho_corasick::automaton::{Automaton, StateID};
-        let dfa = aho_corasick::dfa::Builder::new()
+        use aho_corasick::automaton::Automaton;
+        // The NFA, not aho-corasick's DFA: the table below is the DFA, and
+        // building theirs first cost 5M instructions of start-up more.
+        let nfa = aho_corasick::nfa::noncontiguous::Builder::new()
             .match_kind(MatchKind::Standard)
             .prefilter(false)
             .build(literals)?;
-        let start = dfa.start_state(aho_corasick::Anchored::No)?;
-        // One column per byte that occurs in a literal, after one (the
-        // first) for all the others, which from any state lead where the
-        // start state does.
-        let mut seen = [false; 256];
-        for &b in literals.iter().flat_map(|l| l.as_bytes()) {
-            seen[usize::from(b)] = true;
-        }
-        let other = (0..=255u8).find(|b| !seen[usize::from(*b)]);
-        let representative: Vec<u8> = other
-            .into_iter()
-            .chain((0..=255u8).filter(|b| seen[usize::from(*b)]))
-            .collect();
-        let mut classes = [0u8; 256];
-        for (column, &b) in representative
-            .iter()
-            .enumerate()
-            .skip(usize::from(other.is_some()))
-        {
-            classes[usize::from(b)] = column as u8;
-        }
+        let (classes, representative) = byte_classes(literals.iter().map(String::as_bytes));
         let columns = representative.len();
         let shift = columns.next_power_of_two().trailing_zeros();
-        // Number the states breadth first from the start, then put the
-        // match states first.
-        let mut order: Vec<StateID> = vec![start];
-        // By aho-corasick's state id (a row offset: sparse, but bounded by
-        // its table's size).
-        let mut index: Vec<u32> = Vec::new();
-        let mut number = |sid: StateID, order: &mut Vec<StateID>| {
-            let at = sid.as_usize();
-            if at >= index.len() {
-                index.resize(at + 1, u32::MAX);
-            }
-            if index[at] == u32::MAX {
-                index[at] = order.len() as u32;
-                order.push(sid);
-            }
-            index[at] as usize
-        };
-        number(start, &mut order);
-        let mut edges: Vec<usize> = Vec::new();
-        let mut at = 0;
-        while at < order.len() {
-            let sid = order[at];
-            for &b in &representative {
-                let to = dfa.next_state(aho_corasick::Anchored::No, sid, b);
-                edges.push(number(to, &mut order));
-            }
-            at += 1;
-        }
-        if order.len() > usize::from(u16::MAX) {
-            return Err(BuildError::LineSearchTooLarge(order.len()));
-        }
+        let (order, edges) = tabulate(&nfa, &representative)?;
         // The match states first, each group in the order found.
         let mut by_new: Vec<usize> = (0..order.len()).collect();
-        by_new.sort_by_key(|&i| !dfa.is_match(order[i]));
+        by_new.sort_by_key(|&i| !nfa.is_match(order[i]));
         let mut renumber = vec![0u16; order.len()];
         for (new, &old) in by_new.iter().enumerate() {
             renumber[old] = new as u16;
         }
         let matching = by_new
             .iter()
-            .take_while(|&&i| dfa.is_match(order[i]))
+            .take_while(|&&i| nfa.is_match(order[i]))
             .count() as u16;
         let mut next = vec![0u16; order.len() << shift];
         for (i, row) in edges.chunks(columns).enumerate() {
@@ -713,9 +754,9 @@ impl LineSearch {
         let mut ends = vec![0u32];
         let mut hits = Vec::new();
         for sid in by_new[..usize::from(matching)].iter().map(|&i| order[i]) {
-            for k in 0..dfa.match_len(sid) {
-                let p = dfa.match_pattern(sid, k);
-                hits.push((p.as_u32(), dfa.pattern_len(p) as u32));
+            for k in 0..nfa.match_len(sid) {
+                let p = nfa.match_pattern(sid, k);
+                hits.push((p.as_u32(), nfa.pattern_len(p) as u32));
             }
             ends.push(hits.len() as u32);
         }

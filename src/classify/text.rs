@@ -204,6 +204,18 @@ mod tests {
             hays.push(format!("{text}{next}"));
             hays.push(format!("{} and {}", text.to_ascii_lowercase(), next));
             hays.push(text[1..].to_string());
+            let toggled: String = text
+                .chars()
+                .enumerate()
+                .map(|(k, c)| {
+                    if k % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c.to_ascii_lowercase()
+                    }
+                })
+                .collect();
+            hays.push(format!("\x01\x7fé{toggled} {next}"));
         }
         for hay in &hays {
             let want = reference
