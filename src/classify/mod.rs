@@ -348,8 +348,6 @@ impl Builder {
 /// with no line shape of `benches/line_shapes.txt` costing more.
 const LITERAL_BYTES: usize = 12;
 
-/// A rule pattern parsed as its literals are read: bytes, not UTF-8, so a
-/// literal is exactly what the line must hold.
 /// A rule pattern's literals and inner literal sets, or `None` when it does
 /// not parse (then the rule is gated by its anchors alone).
 fn derive(pattern: &str) -> Option<derived::Derivation> {
@@ -366,6 +364,8 @@ fn derive(pattern: &str) -> Option<derived::Derivation> {
     })
 }
 
+/// A rule pattern parsed as its literals are read: bytes, not UTF-8, so a
+/// literal is exactly what the line must hold.
 fn parse_for_literals(pattern: &str) -> Option<regex_syntax::hir::Hir> {
     regex_syntax::ParserBuilder::new()
         .utf8(false)
@@ -647,9 +647,9 @@ fn byte_classes<'a>(literals: impl Iterator<Item = &'a [u8]>) -> ([u8; 256], Vec
 
 /// The states of an unanchored aho-corasick automaton reachable from its
 /// start, breadth first (the start is 0), and each one's successor for each
-/// representative byte, as indices into that order: the rows of a DFA table,
-/// whatever the automaton (its NFA follows failure links here, once per
-/// entry, instead of at every byte of a search).
+/// representative byte, as indices into that order: the rows of a DFA
+/// table. Given the NFA, its failure links are followed here, once per
+/// entry, instead of at every byte of a search.
 fn tabulate<A: aho_corasick::automaton::Automaton>(
     aut: &A,
     representative: &[u8],
@@ -657,8 +657,7 @@ fn tabulate<A: aho_corasick::automaton::Automaton>(
     use aho_corasick::automaton::StateID;
     let start = aut.start_state(aho_corasick::Anchored::No)?;
     let mut order: Vec<StateID> = Vec::new();
-    // By the automaton's state id (dense for the NFA, a row offset for a
-    // DFA: bounded by its table's size).
+    // By the automaton's state id (the NFA's are dense).
     let mut index: Vec<u32> = Vec::new();
     let mut number = |sid: StateID, order: &mut Vec<StateID>| {
         let at = sid.as_usize();
@@ -690,11 +689,11 @@ fn tabulate<A: aho_corasick::automaton::Automaton>(
 
 /// Every occurrence of every literal in a line, overlaps included: one walk
 /// of an Aho-Corasick DFA built with standard semantics, whose match states
-/// list every literal ending there. The DFA is aho-corasick's, copied once
-/// into a table of our own: 16-bit state numbers, one row per state and one
-/// column per byte class, the match states numbered first and their
-/// literals in one flat list. Walking aho-corasick's own through its
-/// `Automaton` trait cost about 20 instructions a byte (its checks and
+/// list every literal ending there. The DFA is tabulated once from
+/// aho-corasick's NFA into a table of our own: 16-bit state numbers, one row
+/// per state and one column per byte class, the match states numbered first
+/// and their literals in one flat list. Walking aho-corasick's DFA through
+/// its `Automaton` trait cost about 20 instructions a byte (its checks and
 /// bounds per step); this walk costs a third of that. (Walking it rather
 /// than `find_overlapping_iter` had already halved the search: the
 /// iterator's call, state and checks per match were 4.4k of 13k
