@@ -68,6 +68,12 @@ impl Op {
         if word.is_empty() || word.len() > buf.len() {
             return None;
         }
+        // Most words a line is searched through are no op: every op word
+        // starts with one of these letters, so the rest are turned away
+        // before the copy and the compares.
+        if !OP_INITIALS.contains(&word[0].to_ascii_lowercase()) {
+            return None;
+        }
         let lower = &mut buf[..word.len()];
         lower.copy_from_slice(word);
         lower.make_ascii_lowercase();
@@ -126,6 +132,9 @@ impl fmt::Display for Op {
 }
 
 /// Word-ish tokens: runs of ASCII letters, digits and `_`.
+/// The letters op words start with (lower case).
+const OP_INITIALS: &[u8] = b"abcdlrsw";
+
 fn words(s: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -169,6 +178,54 @@ pub(super) fn is_word_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every word `from_exact_word` knows, lower case.
+    #[rustfmt::skip]
+    const WORDS: &[&str] = &[
+        "write", "writev", "send", "sendmsg", "sendto", "sendmmsg", "sendfile", "wsasend",
+        "wsasendto", "wsasendmsg", "wsasendex", "ssl_write", "sending", "writing", "sent", "read",
+        "readv", "recv", "recvmsg", "recvfrom", "recvmmsg", "wsarecv", "wsarecvfrom", "wsarecvmsg",
+        "wsarecvex", "ssl_read", "receiving", "reading", "connect", "connecting", "dial",
+        "wsaconnect", "ssl_connect", "connectex", "accept", "accept4", "wsaaccept", "acceptex",
+        "accepting", "ssl_accept", "bind", "binding", "listen", "close", "closesocket", "shutdown",
+        "closing",
+    ];
+
+    #[test]
+    fn the_word_list_is_the_match_and_the_initials_cover_it() {
+        for w in WORDS {
+            assert!(Op::from_exact_word(w.as_bytes()).is_some(), "{w}");
+            assert!(
+                Op::from_exact_word(w.to_ascii_uppercase().as_bytes()).is_some(),
+                "{w}"
+            );
+        }
+        // Every word the match knows is in the list: each listed word with
+        // one letter changed, added or dropped must not be an op unless
+        // it is listed too.
+        let listed = |w: &[u8]| WORDS.iter().any(|l| l.as_bytes() == w);
+        for w in WORDS {
+            let w = w.as_bytes();
+            for i in 0..=w.len() {
+                for c in (b'a'..=b'z').chain(*b"_0123456789") {
+                    let mut added = w.to_vec();
+                    added.insert(i, c);
+                    let mut changed = w.to_vec();
+                    if i < w.len() {
+                        changed[i] = c;
+                    }
+                    for v in [added, changed] {
+                        assert_eq!(Op::from_exact_word(&v).is_some(), listed(&v), "{v:?}");
+                    }
+                }
+                if i < w.len() {
+                    let mut dropped = w.to_vec();
+                    dropped.remove(i);
+                    assert_eq!(Op::from_exact_word(&dropped).is_some(), listed(&dropped));
+                }
+            }
+        }
+    }
 
     #[test]
     fn words_backwards_are_words_reversed() {
