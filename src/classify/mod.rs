@@ -705,16 +705,13 @@ struct LineSearch {
     classes: [u8; 256],
     /// log2 of the row width (the column count rounded up to a power of 2).
     shift: u32,
-    /// `next[state | class]`. A state is stored as its row's offset
-    /// (its number shifted left by `shift`), so a step is an OR and a
-    /// load: the variable shift it saves sat on the chain of dependent
-    /// steps (three micro-ops, on Intel).
-    next: Vec<u32>,
-    start: u32,
+    /// `next[(state << shift) | class]`.
+    next: Vec<u16>,
+    start: u16,
     /// States below this are match states.
-    matching: u32,
-    /// For match state `s` (numbered `s >> shift`), its literals are
-    /// `hits[ends[n]..ends[n + 1]]`, each as (literal id, length).
+    matching: u16,
+    /// For match state `s`, its literals are `hits[ends[s]..ends[s + 1]]`,
+    /// each as (literal id, length).
     ends: Vec<u32>,
     hits: Vec<(u32, u32)>,
     /// The longest literal's length: the state after any `reach` bytes
@@ -738,24 +735,24 @@ impl LineSearch {
         // The match states first, each group in the order found.
         let mut by_new: Vec<usize> = (0..order.len()).collect();
         by_new.sort_by_key(|&i| !nfa.is_match(order[i]));
-        let mut renumber = vec![0u32; order.len()];
+        let mut renumber = vec![0u16; order.len()];
         for (new, &old) in by_new.iter().enumerate() {
-            renumber[old] = (new as u32) << shift;
+            renumber[old] = new as u16;
         }
         let matching = by_new
             .iter()
             .take_while(|&&i| nfa.is_match(order[i]))
-            .count();
-        let mut next = vec![0u32; order.len() << shift];
+            .count() as u16;
+        let mut next = vec![0u16; order.len() << shift];
         for (i, row) in edges.chunks(columns).enumerate() {
-            let at = renumber[i] as usize;
+            let at = usize::from(renumber[i]) << shift;
             for (c, to) in row.iter().enumerate() {
                 next[at | c] = renumber[*to];
             }
         }
         let mut ends = vec![0u32];
         let mut hits = Vec::new();
-        for sid in by_new[..matching].iter().map(|&i| order[i]) {
+        for sid in by_new[..usize::from(matching)].iter().map(|&i| order[i]) {
             for k in 0..nfa.match_len(sid) {
                 let p = nfa.match_pattern(sid, k);
                 hits.push((p.as_u32(), nfa.pattern_len(p) as u32));
@@ -767,7 +764,7 @@ impl LineSearch {
             shift,
             next,
             start: renumber[0],
-            matching: (matching as u32) << shift,
+            matching,
             ends,
             hits,
             reach: literals.iter().map(String::len).max().unwrap_or(0),
@@ -787,8 +784,8 @@ impl LineSearch {
     /// small buffer until the first half is done, so the order holds.
     #[inline]
     fn each(&self, line: &[u8], mut hit: impl FnMut(usize, usize)) {
-        let mut report = |at: usize, state: u32| {
-            let s = (state >> self.shift) as usize;
+        let mut report = |at: usize, state: u16| {
+            let s = usize::from(state);
             let (from, to) = (self.ends[s] as usize, self.ends[s + 1] as usize);
             for &(id, len) in &self.hits[from..to] {
                 hit(at - len as usize, id as usize);
@@ -799,7 +796,7 @@ impl LineSearch {
         let mid = (line.len() + self.reach) / 2;
         if mid >= self.reach + SPLIT_MIN {
             const WAITING: usize = 8;
-            let mut waiting = [(0usize, 0u32); WAITING];
+            let mut waiting = [(0usize, 0u16); WAITING];
             let mut held = 0;
             let (mut b_at, mut b_state) = (mid - self.reach, self.start);
             // Both walk until the first half reaches the midpoint or the
@@ -829,8 +826,8 @@ impl LineSearch {
         &self,
         line: &[u8],
         mut at: usize,
-        mut state: u32,
-        report: &mut impl FnMut(usize, u32),
+        mut state: u16,
+        report: &mut impl FnMut(usize, u16),
     ) {
         while at < line.len() {
             (at, state) = self.walk(line, at, state);
@@ -849,18 +846,19 @@ impl LineSearch {
         line: &[u8],
         mid: usize,
         mut a: usize,
-        mut a_state: u32,
+        mut a_state: u16,
         mut b: usize,
-        mut b_state: u32,
-    ) -> (usize, u32, usize, u32) {
-        let (next, classes, matching) = (&self.next[..], &self.classes, self.matching);
+        mut b_state: u16,
+    ) -> (usize, u16, usize, u16) {
+        let (next, classes, shift, matching) =
+            (&self.next[..], &self.classes, self.shift, self.matching);
         // The second half ends no sooner: it starts `mid - reach` bytes
         // after the first and `mid <= (len + reach) / 2`, so it is never
         // empty while the first is not, and every call takes a step.
         let (first, second) = (&line[a..mid], &line[b..]);
         for (&x, &y) in first.iter().zip(second) {
-            a_state = next[a_state as usize | usize::from(classes[usize::from(x)])];
-            b_state = next[b_state as usize | usize::from(classes[usize::from(y)])];
+            a_state = next[(usize::from(a_state) << shift) | usize::from(classes[usize::from(x)])];
+            b_state = next[(usize::from(b_state) << shift) | usize::from(classes[usize::from(y)])];
             a += 1;
             b += 1;
             if a_state < matching || b_state < matching {
@@ -876,11 +874,12 @@ impl LineSearch {
     /// registers: inlined into the classifier, they lived on the stack
     /// (21 instructions a byte).
     #[inline(never)]
-    fn walk(&self, line: &[u8], at: usize, mut state: u32) -> (usize, u32) {
-        let (next, classes, matching) = (&self.next[..], &self.classes, self.matching);
+    fn walk(&self, line: &[u8], at: usize, mut state: u16) -> (usize, u16) {
+        let (next, classes, shift, matching) =
+            (&self.next[..], &self.classes, self.shift, self.matching);
         for (i, &b) in line[at..].iter().enumerate() {
             let column = usize::from(classes[usize::from(b)]);
-            state = next[state as usize | column];
+            state = next[(usize::from(state) << shift) | column];
             if state < matching {
                 return (at + i + 1, state);
             }
