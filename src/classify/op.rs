@@ -131,10 +131,10 @@ impl fmt::Display for Op {
     }
 }
 
-/// Word-ish tokens: runs of ASCII letters, digits and `_`.
 /// The letters op words start with (lower case).
 const OP_INITIALS: &[u8] = b"abcdlrsw";
 
+/// Word-ish tokens: runs of ASCII letters, digits and `_`.
 fn words(s: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -200,9 +200,10 @@ mod tests {
                 "{w}"
             );
         }
-        // Every word the match knows is in the list: each listed word with
-        // one letter changed, added or dropped must not be an op unless
-        // it is listed too.
+        // A word one edit from a listed one (a letter changed, added or
+        // dropped) is an op only if it is listed too, so a word added to
+        // the match beside one of these (`sendmsg` beside `send`) fails
+        // here until it is listed, and its initial checked above.
         let listed = |w: &[u8]| WORDS.iter().any(|l| l.as_bytes() == w);
         for w in WORDS {
             let w = w.as_bytes();
