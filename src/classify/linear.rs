@@ -67,10 +67,12 @@ enum Item {
 /// shorter length can lead to a match. Otherwise each length is tried, but
 /// only where the rest can begin: on a byte of `then` (the bytes the rest
 /// can begin with), or anywhere when `then_empty` (the rest may consume
-/// nothing). The last three are set by [`mark_exact`].
+/// nothing). The last three are set by [`mark_exact`]. `dot`: the set is
+/// `.`, decided once here rather than at every visit.
 #[derive(Debug, Clone)]
 struct Run {
     set: Set,
+    dot: bool,
     min: u32,
     max: u32,
     greedy: bool,
@@ -82,6 +84,7 @@ struct Run {
 impl Run {
     fn item(set: Set, min: u32, max: u32, greedy: bool) -> Item {
         Item::Run(Run {
+            dot: set.is_dot(),
             set,
             min,
             max,
@@ -409,22 +412,20 @@ impl Search<'_> {
                     // `.` over ASCII without a newline, the usual rest of a
                     // line, is taken whole: two word-at-a-time checks
                     // instead of a set test per byte.
-                    let taken =
-                        if r.set.is_dot() && room.is_ascii() && memchr(b'\n', room).is_none() {
-                            room.len()
-                        } else {
-                            match room.iter().position(|&b| !r.set.has(b)) {
-                                Some(i) if room[i] >= 0x80 && r.set.wide => return Step::Declined,
-                                Some(i) => i,
-                                None => room.len(),
-                            }
-                        };
+                    let taken = if r.dot && room.is_ascii() && memchr(b'\n', room).is_none() {
+                        room.len()
+                    } else {
+                        match room.iter().position(|&b| !r.set.has(b)) {
+                            Some(i) if room[i] >= 0x80 && r.set.wide => return Step::Declined,
+                            Some(i) => i,
+                            None => room.len(),
+                        }
+                    };
                     pos += taken;
-                    let n = taken as u32;
                     if !self.spend(taken) {
                         return Step::Declined;
                     }
-                    if n < r.min {
+                    if taken < r.min as usize {
                         return Step::NoMatch;
                     }
                     if r.only_longest {
@@ -436,7 +437,7 @@ impl Search<'_> {
                     };
                     let viable =
                         |p: usize| r.then_empty || line.get(p).is_some_and(|b| r.then.has(*b));
-                    let (lo, hi) = (start + r.min as usize, start + n as usize);
+                    let (lo, hi) = (start + r.min as usize, pos);
                     let mark = self.trailed;
                     let mut p = if r.greedy { hi } else { lo };
                     loop {

@@ -134,14 +134,15 @@ impl Ord for LoggedErrno {
         // plus NULs, and the shorter is less).
         match (&self.0, &other.0) {
             (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
-                words(x).cmp(&words(y)).then(a.cmp(b))
+                padded_words(x).cmp(&padded_words(y)).then(a.cmp(b))
             }
             _ => self.as_bytes().cmp(other.as_bytes()),
         }
     }
 }
 
-fn words(b: &[u8; INLINE]) -> [u64; 3] {
+/// An inline number's zero-padded bytes as three big-endian words.
+fn padded_words(b: &[u8; INLINE]) -> [u64; 3] {
     let word = |from: usize| {
         let mut w = [0u8; 8];
         let to = (from + 8).min(INLINE);

@@ -69,9 +69,9 @@ impl Op {
             return None;
         }
         // Most words a line is searched through are no op: every op word
-        // starts with one of these letters, so the rest are turned away
-        // before the copy and the compares.
-        if !OP_INITIALS.contains(&word[0].to_ascii_lowercase()) {
+        // starts with one of a few letters, so the rest are turned away
+        // by one lookup, before the copy and the compares.
+        if !IS_OP_INITIAL[usize::from(word[0])] {
             return None;
         }
         let lower = &mut buf[..word.len()];
@@ -133,6 +133,18 @@ impl fmt::Display for Op {
 
 /// The letters op words start with (lower case).
 const OP_INITIALS: &[u8] = b"abcdlrsw";
+
+/// By byte: whether it is one of [`OP_INITIALS`], in either case.
+static IS_OP_INITIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < OP_INITIALS.len() {
+        t[OP_INITIALS[i] as usize] = true;
+        t[OP_INITIALS[i].to_ascii_uppercase() as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// Word-ish tokens: runs of ASCII letters, digits and `_`.
 fn words(s: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
