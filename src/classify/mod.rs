@@ -623,16 +623,21 @@ impl AnchorSet {
 /// Byte → column for a table over `literals`: one column per byte that
 /// occurs in them, after one (the first) for all the others, which from any
 /// state lead where the start state does. Also each column's representative
-/// byte.
-fn byte_classes<'a>(literals: impl Iterator<Item = &'a [u8]>) -> ([u8; 256], Vec<u8>) {
+/// byte. `fold_case`: an ASCII letter's two cases share a column, for an
+/// automaton that matches them alike.
+fn byte_classes<'a>(
+    literals: impl Iterator<Item = &'a [u8]>,
+    fold_case: bool,
+) -> ([u8; 256], Vec<u8>) {
+    let key = |b: u8| usize::from(if fold_case { b.to_ascii_lowercase() } else { b });
     let mut seen = [false; 256];
     for &b in literals.flatten() {
-        seen[usize::from(b)] = true;
+        seen[key(b)] = true;
     }
-    let other = (0..=255u8).find(|b| !seen[usize::from(*b)]);
+    let other = (0..=255u8).find(|&b| !seen[key(b)]);
     let representative: Vec<u8> = other
         .into_iter()
-        .chain((0..=255u8).filter(|b| seen[usize::from(*b)]))
+        .chain((0..=255u8).filter(|&b| seen[usize::from(b)]))
         .collect();
     let mut classes = [0u8; 256];
     for (column, &b) in representative
@@ -641,6 +646,9 @@ fn byte_classes<'a>(literals: impl Iterator<Item = &'a [u8]>) -> ([u8; 256], Vec
         .skip(usize::from(other.is_some()))
     {
         classes[usize::from(b)] = column as u8;
+        if fold_case {
+            classes[usize::from(b.to_ascii_uppercase())] = column as u8;
+        }
     }
     (classes, representative)
 }
@@ -687,6 +695,54 @@ fn tabulate<A: aho_corasick::automaton::Automaton>(
     Ok((order, edges))
 }
 
+/// A DFA as a table of our own, for hand walks: [`tabulate`]'s states,
+/// the special ones (`special(state)`: where a walk must look) numbered
+/// first, so one compare tells a step whether it needs a look; 16-bit
+/// state numbers, rows of a power-of-two width.
+struct DfaTable {
+    /// `next[(state << shift) | column]`.
+    next: Vec<u16>,
+    shift: u32,
+    start: u16,
+    /// The special states, in their new order: states `0..special.len()`.
+    special: Vec<aho_corasick::automaton::StateID>,
+}
+
+impl DfaTable {
+    fn new<A: aho_corasick::automaton::Automaton>(
+        aut: &A,
+        representative: &[u8],
+        special: impl Fn(aho_corasick::automaton::StateID) -> bool,
+    ) -> Result<DfaTable, BuildError> {
+        let columns = representative.len();
+        let shift = columns.next_power_of_two().trailing_zeros();
+        let (order, edges) = tabulate(aut, representative)?;
+        let mut by_new: Vec<usize> = (0..order.len()).collect();
+        by_new.sort_by_key(|&i| !special(order[i]));
+        let mut renumber = vec![0u16; order.len()];
+        for (new, &old) in by_new.iter().enumerate() {
+            renumber[old] = new as u16;
+        }
+        let mut next = vec![0u16; order.len() << shift];
+        for (i, row) in edges.chunks(columns).enumerate() {
+            let at = usize::from(renumber[i]) << shift;
+            for (c, to) in row.iter().enumerate() {
+                next[at | c] = renumber[*to];
+            }
+        }
+        Ok(DfaTable {
+            next,
+            shift,
+            start: renumber[0],
+            special: by_new
+                .iter()
+                .map(|&i| order[i])
+                .take_while(|&sid| special(sid))
+                .collect(),
+        })
+    }
+}
+
 /// Every occurrence of every literal in a line, overlaps included: one walk
 /// of an Aho-Corasick DFA built with standard semantics, whose match states
 /// list every literal ending there. The DFA is tabulated once from
@@ -728,31 +784,11 @@ impl LineSearch {
             .match_kind(MatchKind::Standard)
             .prefilter(false)
             .build(literals)?;
-        let (classes, representative) = byte_classes(literals.iter().map(String::as_bytes));
-        let columns = representative.len();
-        let shift = columns.next_power_of_two().trailing_zeros();
-        let (order, edges) = tabulate(&nfa, &representative)?;
-        // The match states first, each group in the order found.
-        let mut by_new: Vec<usize> = (0..order.len()).collect();
-        by_new.sort_by_key(|&i| !nfa.is_match(order[i]));
-        let mut renumber = vec![0u16; order.len()];
-        for (new, &old) in by_new.iter().enumerate() {
-            renumber[old] = new as u16;
-        }
-        let matching = by_new
-            .iter()
-            .take_while(|&&i| nfa.is_match(order[i]))
-            .count() as u16;
-        let mut next = vec![0u16; order.len() << shift];
-        for (i, row) in edges.chunks(columns).enumerate() {
-            let at = usize::from(renumber[i]) << shift;
-            for (c, to) in row.iter().enumerate() {
-                next[at | c] = renumber[*to];
-            }
-        }
+        let (classes, representative) = byte_classes(literals.iter().map(String::as_bytes), false);
+        let table = DfaTable::new(&nfa, &representative, |sid| nfa.is_match(sid))?;
         let mut ends = vec![0u32];
         let mut hits = Vec::new();
-        for sid in by_new[..usize::from(matching)].iter().map(|&i| order[i]) {
+        for &sid in &table.special {
             for k in 0..nfa.match_len(sid) {
                 let p = nfa.match_pattern(sid, k);
                 hits.push((p.as_u32(), nfa.pattern_len(p) as u32));
@@ -761,10 +797,10 @@ impl LineSearch {
         }
         Ok(LineSearch {
             classes,
-            shift,
-            next,
-            start: renumber[0],
-            matching,
+            shift: table.shift,
+            start: table.start,
+            matching: table.special.len() as u16,
+            next: table.next,
             ends,
             hits,
             reach: literals.iter().map(String::len).max().unwrap_or(0),
