@@ -80,7 +80,7 @@ fn main() {
                 counter = counter.with_line_times(Zone::Utc);
             }
             let mut k = 0;
-            counter.count(d, 0, Some(1.8e9), |_, _| k += 1);
+            counter.count(d, 0, Some(1.8e9), |_, _, _| k += 1);
             k
         });
         println!(

@@ -897,15 +897,15 @@ impl<'a> BlockCounter<'a> {
     /// Counts `block` (whole lines) and `skipped` lines the framer dropped
     /// as oversize before it. `now`, when given, is the time the lines
     /// arrived (the live exporter; a `scan` has no meaningful "now").
-    /// `each` sees every verdict after the repeat filter, with the line's
-    /// time for events when line times are on. Returns the lines and
+    /// `each` sees every verdict after the repeat filter, with its line
+    /// and, for events when line times are on, the line's time. Returns the lines and
     /// oversize lines, the skipped ones included.
     pub fn count(
         &mut self,
         block: &[u8],
         skipped: u64,
         now: Option<f64>,
-        mut each: impl FnMut(&Verdict<'_>, Option<f64>),
+        mut each: impl FnMut(&Verdict<'_>, &[u8], Option<f64>),
     ) -> BlockStats {
         let (repeats, target, times) = (&mut self.repeats, self.target, &mut self.times);
         let mut stats = BlockStats::default();
@@ -923,7 +923,7 @@ impl<'a> BlockCounter<'a> {
                     // reading's.
                     m.record_verdict(source, &v, line_time.or(now), &mut handles);
                 }
-                each(&v, line_time);
+                each(&v, line, line_time);
             });
             if let Some((m, source)) = target {
                 m.add_block(source, stats);

@@ -412,7 +412,7 @@ impl Sink for PipelineSink<'_> {
             // Counting and recording the position must be one step for
             // checkpoints.
             let _counting = shared.journal.counting();
-            let counted = self.counter.count(block, oversize, Some(now), |_, _| {});
+            let counted = self.counter.count(block, oversize, Some(now), |_, _, _| {});
             if counted.lines > 0 {
                 shared.board.line(self.index, now);
             }

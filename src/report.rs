@@ -200,24 +200,29 @@ pub fn scan_reader_started(
     if timeline.is_some() {
         counter = counter.with_line_times(Zone::local());
     }
-    scan_with_counter(c, &mut counter, input, metrics, timeline, progress)
+    scan_with_counter(c, &mut counter, input, metrics, timeline, None, progress)
 }
 
-/// Frames `input` into lines and counts them with `counter`, whose repeat
-/// filter and line clock may carry state from before (the parallel scan
-/// primes them). The one reading loop of every scan.
+/// Frames `input` into lines and counts them with `counter`. With
+/// `unsettled` (a range of a parallel scan), the first candidate lines are
+/// set aside uncounted instead: their verdicts depend on lines before the
+/// range. The one reading loop of every scan.
 pub(crate) fn scan_with_counter(
     c: &Classifier,
     counter: &mut BlockCounter<'_>,
     input: &mut impl Read,
     metrics: Option<(&LogMetrics, &str)>,
     mut timeline: Option<&mut Timeline>,
+    mut unsettled: Option<&mut parallel::Unsettled>,
     mut progress: impl FnMut(u64),
 ) -> io::Result<Tally> {
     let mut tally = Tally::default();
     let mut framer = Framer::new(c.max_line_bytes());
     let mut on_block = |d: Drained<'_>, tally: &mut Tally| {
-        let stats = counter.count(d.block, d.oversize, None, |v, at| {
+        let stats = counter.count(d.block, d.oversize, None, |v, line, at| {
+            if unsettled.as_mut().is_some_and(|u| u.set_aside(line)) {
+                return;
+            }
             tally.absorb(v);
             if let (Verdict::Event(e), Some(at), Some(t)) = (v, at, timeline.as_deref_mut()) {
                 t.add(e.errname.as_str(), at);
@@ -267,7 +272,7 @@ pub struct ScanOptions {
 }
 
 /// Files smaller than this are scanned on one thread: starting threads
-/// and replaying their warm-up costs more than it saves.
+/// and settling their first candidates costs more than it saves.
 const PARALLEL_MIN_BYTES: u64 = 16 << 20;
 
 /// Scans `files` and writes the report in `format`.

@@ -148,15 +148,14 @@ proptest! {
         prop_assert_eq!(whole, cut);
     }
 
-    /// Many small ranges, a warm-up that stops on its candidate count, and
-    /// repeats that span range boundaries: the parallel scan counts
-    /// exactly what one sequential pass counts, timeline included.
+    /// Many small ranges, ranges with fewer candidates than they set
+    /// aside, and repeats that span range boundaries: the parallel scan
+    /// counts exactly what one sequential pass counts, timeline included.
     #[test]
     fn a_parallel_scan_counts_what_a_sequential_one_does(
         lines in proptest::collection::vec(line_strategy(), 1..400),
         threads in 2usize..9,
         min_range in 16u64..2048,
-        warm_step in 16u64..512,
         cap in prop_oneof![Just(64usize), Just(4096)],
     ) {
         let input = lines.join(&b'\n');
@@ -168,7 +167,7 @@ proptest! {
         let path = std::env::temp_dir().join(format!("gwexp-parallel-{}", std::process::id()));
         std::fs::write(&path, &input).unwrap();
         let (split, timeline) =
-            parallel::scan_file_tuned(c, &path, threads, min_range, warm_step, started, Some(60))
+            parallel::scan_file_started(c, &path, threads, min_range, started, Some(60))
                 .unwrap();
         prop_assert_eq!(whole, split);
         prop_assert_eq!(Some(whole_timeline), timeline);

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use super::Verdict;
 
 /// How many keys are remembered; the longest window must fit.
-const REMEMBERED: usize = 64;
+pub(crate) const REMEMBERED: usize = 64;
 
 #[derive(Debug, Default, Clone)]
 pub struct RepeatFilter {

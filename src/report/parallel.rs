@@ -8,36 +8,63 @@
 //! clock (an event line without a time takes the time of the last event
 //! line that had one). Both are fed candidate lines only (verdicts other
 //! than `NoMatch`), and a line's verdict depends on that line alone. So
-//! before its range, each thread finds the last [`WARM_UP_CANDIDATES`]
-//! candidate lines before it (or every one, back to the file's start) and
-//! feeds just those through the same counter without counting them. The
-//! filter's memory then holds every key a sequential scan would still look
-//! at (older keys can no longer be within a window, and are the first it
-//! would forget), so every verdict in the range is the sequential one.
+//! their state after [`SETTLING_CANDIDATES`] candidates (twice the longest
+//! window) holds everything later verdicts read: older keys can no longer
+//! be within a window, and are the first the filter would forget. Each
+//! range but the first therefore counts from an empty state, setting its
+//! first [`SETTLING_CANDIDATES`] candidate lines aside uncounted; from
+//! there on its verdicts are the sequential ones. When the threads are
+//! done, the ranges are settled in file order: the set-aside lines of a
+//! range are counted through the state the range before it ended with
+//! (the first range's is exact, and so, by induction, is each one's),
+//! which then continues as the range's own state if the range had more
+//! candidates than it set aside, and as the carried one otherwise.
 //! `tests/properties.rs` checks this against the sequential scan on random
 //! inputs cut into many small ranges.
 //!
-//! The candidates are found by framing chunks backwards from the range's
-//! start, so a thread reads only as far back as they reach plus one chunk,
-//! and classifies those bytes once.
+//! So no thread reads before its range: a thread that searched backwards
+//! for the candidates before its range read megabytes of a sparse log
+//! again, once per thread (docs/performance.md has the figures).
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::{Tally, Timeline, scan_with_counter};
-use crate::classify::Classifier;
+use crate::classify::{Classifier, Verdict};
 use crate::metrics::BlockCounter;
-use crate::source::framing::Framer;
 use crate::timestamp::Zone;
 
 /// The longest repeat window a rule may have (the filter's memory).
 pub const REPEAT_WINDOW_MAX: u64 = 64;
 
-/// Candidate lines replayed before a range: twice the longest window.
-pub const WARM_UP_CANDIDATES: u64 = 2 * REPEAT_WINDOW_MAX;
+/// Candidate lines after which a range's own state is exact: twice the
+/// longest window.
+pub const SETTLING_CANDIDATES: u64 = 2 * REPEAT_WINDOW_MAX;
+
+/// A range's first candidate lines, set aside uncounted for the merge.
+#[derive(Debug, Default)]
+pub(crate) struct Unsettled {
+    lines: Vec<Vec<u8>>,
+    /// Whether candidates came after those: the range's own state is then
+    /// exact at its end.
+    settled: bool,
+}
+
+impl Unsettled {
+    /// Takes `line` (a candidate) while fewer than [`SETTLING_CANDIDATES`]
+    /// are set aside; `false` once the range counts for itself.
+    pub(crate) fn set_aside(&mut self, line: &[u8]) -> bool {
+        if self.lines.len() < SETTLING_CANDIDATES as usize {
+            self.lines.push(line.to_vec());
+            true
+        } else {
+            self.settled = true;
+            false
+        }
+    }
+}
 
 /// Scans `path` (a regular, uncompressed file) in `threads` ranges of at
 /// least `min_range` bytes; fewer when the file is small.
@@ -49,26 +76,16 @@ pub fn scan_file(
     timeline_bucket: Option<u64>,
 ) -> io::Result<(Tally, Option<Timeline>)> {
     let started = crate::clock::unix_now();
-    scan_file_tuned(
-        c,
-        path,
-        threads,
-        min_range,
-        1 << 20,
-        started,
-        timeline_bucket,
-    )
+    scan_file_started(c, path, threads, min_range, started, timeline_bucket)
 }
 
-/// As [`scan_file`], with the first step back of the warm-up given (tests
-/// make it tiny, so the warm-up stops on its candidate count rather than
-/// at the file's start).
-pub fn scan_file_tuned(
+/// As [`scan_file`], with the reading time of lines that carry no time
+/// given, so that tests can compare it with a sequential scan.
+pub fn scan_file_started(
     c: &Classifier,
     path: &Path,
     threads: usize,
     min_range: u64,
-    warm_step: u64,
     started: f64,
     timeline_bucket: Option<u64>,
 ) -> io::Result<(Tally, Option<Timeline>)> {
@@ -83,14 +100,17 @@ pub fn scan_file_tuned(
         }
     }
     starts.push(size);
-    let results: Vec<io::Result<(Tally, Option<Timeline>)>> = std::thread::scope(|s| {
+    // A clone shares the compiled automata but gets its own regex cache
+    // pools (threads sharing one pool contend on it for every line). They
+    // outlive the threads: the merge goes on with the counters they hold.
+    let clones: Vec<Classifier> = starts.windows(2).map(|_| c.clone()).collect();
+    let results: Vec<io::Result<RangeScan<'_>>> = std::thread::scope(|s| {
         let handles: Vec<_> = starts
             .windows(2)
-            .map(|w| {
+            .zip(&clones)
+            .map(|(w, own)| {
                 let (start, end, file) = (w[0], w[1], &file);
-                s.spawn(move || {
-                    scan_range(c, file, start, end, warm_step, started, timeline_bucket)
-                })
+                s.spawn(move || scan_range(own, file, start, end, started, timeline_bucket))
             })
             .collect();
         handles
@@ -103,14 +123,37 @@ pub fn scan_file_tuned(
     });
     let mut tally = Tally::default();
     let mut timeline = timeline_bucket.map(Timeline::new);
+    let mut carried: Option<BlockCounter<'_>> = None;
     for r in results {
-        let (t, tl) = r?;
-        tally.add(&t);
-        if let (Some(all), Some(part)) = (timeline.as_mut(), tl) {
-            all.merge(&part);
+        let r = r?;
+        tally.add(&r.tally);
+        if let (Some(all), Some(part)) = (timeline.as_mut(), &r.timeline) {
+            all.merge(part);
+        }
+        if let Some(before) = carried.as_mut() {
+            for line in &r.unsettled.lines {
+                before.count(line, 0, None, |v, _, at| {
+                    tally.absorb(v);
+                    if let (Verdict::Event(e), Some(at), Some(t)) = (v, at, timeline.as_mut()) {
+                        t.add(e.errname.as_str(), at);
+                    }
+                });
+            }
+        }
+        if carried.is_none() || r.unsettled.settled {
+            carried = Some(r.counter);
         }
     }
     Ok((tally, timeline))
+}
+
+/// What a range's thread hands the merge.
+struct RangeScan<'c> {
+    tally: Tally,
+    timeline: Option<Timeline>,
+    /// The repeat filter and line clock as the range left them.
+    counter: BlockCounter<'c>,
+    unsettled: Unsettled,
 }
 
 /// The offset just after the first newline at or after `at` (or `size`).
@@ -156,105 +199,58 @@ impl io::Read for Range<'_> {
     }
 }
 
-fn scan_range(
-    shared: &Classifier,
+fn scan_range<'c>(
+    c: &'c Classifier,
     file: &File,
     start: u64,
     end: u64,
-    warm_step: u64,
     started: f64,
     timeline_bucket: Option<u64>,
-) -> io::Result<(Tally, Option<Timeline>)> {
-    // A clone shares the compiled automata but gets its own regex cache
-    // pools: threads sharing one pool contend on it for every line.
-    let own = shared.clone();
-    let c = &own;
+) -> io::Result<RangeScan<'c>> {
     let mut counter = BlockCounter::new(c, None).reading_at(started);
     let mut timeline = timeline_bucket.map(Timeline::new);
     if timeline.is_some() {
         counter = counter.with_line_times(Zone::local());
     }
-    if start > 0 {
-        for line in warm_up_lines(c, file, start, warm_step)? {
-            counter.count(&line, 0, None, |_, _| {});
-        }
-    }
+    let mut unsettled = Unsettled::default();
     let mut range = Range {
         file,
         pos: start,
         end,
     };
-    let tally = scan_with_counter(c, &mut counter, &mut range, None, timeline.as_mut(), |_| {})?;
-    Ok((tally, timeline))
+    let tally = scan_with_counter(
+        c,
+        &mut counter,
+        &mut range,
+        None,
+        timeline.as_mut(),
+        (start > 0).then_some(&mut unsettled),
+        |_| {},
+    )?;
+    Ok(RangeScan {
+        tally,
+        timeline,
+        counter,
+        unsettled,
+    })
 }
 
-/// The last [`WARM_UP_CANDIDATES`] candidate lines before `start`, oldest
-/// first (all of them when the file's start comes sooner), found by
-/// framing chunks of `warm_step` bytes backwards from `start`.
-fn warm_up_lines(
-    c: &Classifier,
-    file: &File,
-    start: u64,
-    warm_step: u64,
-) -> io::Result<VecDeque<Vec<u8>>> {
-    let want = WARM_UP_CANDIDATES as usize;
-    let mut lines = VecDeque::new();
-    let mut end = start;
-    let mut back = 0u64;
-    while end > 0 && lines.len() < want {
-        back = back.saturating_add(warm_step.max(1));
-        let from = if back >= start {
-            0
-        } else {
-            next_line_start(file, start - back, end)?
-        };
-        if from >= end {
-            // No line starts in this chunk (one line is longer than it).
-            continue;
-        }
-        let mut found = candidate_lines(c, file, from, end, want)?;
-        while lines.len() < want {
-            match found.pop_back() {
-                Some(line) => lines.push_front(line),
-                None => break,
-            }
-        }
-        end = from;
-    }
-    Ok(lines)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Profile;
 
-/// The last `keep` candidate lines of `[from, end)` (whole lines), framed
-/// as a sequential scan frames them, so over-long lines are skipped alike.
-fn candidate_lines(
-    c: &Classifier,
-    file: &File,
-    from: u64,
-    end: u64,
-    keep: usize,
-) -> io::Result<VecDeque<Vec<u8>>> {
-    let mut found = VecDeque::new();
-    let mut region = Range {
-        file,
-        pos: from,
-        end,
-    };
-    let mut framer = Framer::new(c.max_line_bytes());
-    let mut on_block = |d: crate::source::framing::Drained<'_>| {
-        c.scan_block(d.block, |_, line| {
-            if found.len() == keep {
-                found.pop_front();
+    #[test]
+    fn no_window_reaches_past_what_settles() {
+        // The merge's exactness rests on it (and on the filter keeping at
+        // least this many keys).
+        for profile in Profile::ALL {
+            for spec in profile.rules() {
+                if let Some(w) = spec.witness {
+                    assert!(u64::from(w.window) <= REPEAT_WINDOW_MAX, "{}", spec.name);
+                }
             }
-            found.push_back(line.to_vec());
-        });
-    };
-    loop {
-        let n = framer.read_from(&mut region)?;
-        if n == 0 {
-            framer.finish(&mut on_block);
-            break;
         }
-        framer.drain(&mut on_block);
+        assert!(crate::classify::repeat::REMEMBERED as u64 >= REPEAT_WINDOW_MAX);
     }
-    Ok(found)
 }
