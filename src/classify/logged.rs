@@ -30,6 +30,15 @@ enum Repr {
 impl LoggedErrno {
     /// From the bytes a rule captured.
     pub fn from_bytes(b: &[u8]) -> LoggedErrno {
+        // ASCII is UTF-8: an inline number needs no decoding call.
+        if b.len() <= INLINE && b.is_ascii() {
+            let mut bytes = [0; INLINE];
+            bytes[..b.len()].copy_from_slice(b);
+            return LoggedErrno(Repr::Inline {
+                len: b.len() as u8,
+                bytes,
+            });
+        }
         match std::str::from_utf8(b) {
             Ok(s) => LoggedErrno::from(s),
             Err(_) => LoggedErrno::from(String::from_utf8_lossy(b).as_ref()),
@@ -179,6 +188,25 @@ impl serde::Serialize for LoggedErrno {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_bytes_is_the_decoded_text() {
+        for b in [
+            &b""[..],
+            b"57",
+            b"-104",
+            b"0000000000000000000057",
+            b"00000000000000000000057",
+            "\u{665}\u{667}".as_bytes(),
+            b"5\xff7",
+            b"\0",
+        ] {
+            let want = LoggedErrno::from(String::from_utf8_lossy(b).as_ref());
+            let got = LoggedErrno::from_bytes(b);
+            assert_eq!(got, want, "{b:?}");
+            assert_eq!(got.as_str(), want.as_str(), "{b:?}");
+        }
+    }
 
     #[test]
     fn short_numbers_are_inline_long_ones_kept_whole() {

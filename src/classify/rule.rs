@@ -611,6 +611,16 @@ fn leading_digits(s: &[u8]) -> &[u8] {
     &s[..n]
 }
 
+/// A logged number as `str::parse` reads it; ASCII digits, as nearly
+/// every number is, without the UTF-8 check and the general parser.
+fn parse_number(n: &[u8]) -> Option<i64> {
+    // 18 digits cannot overflow an i64.
+    if (1..=18).contains(&n.len()) && n.iter().all(u8::is_ascii_digit) {
+        return Some(n.iter().fold(0, |v, d| v * 10 + i64::from(d - b'0')));
+    }
+    std::str::from_utf8(n).ok()?.parse().ok()
+}
+
 /// Decides the canonical name and the numbering that decided it.
 ///
 /// The order is the contract documented in the README:
@@ -633,7 +643,7 @@ pub fn resolve(
         let name = std::str::from_utf8(token).ok().and_then(|s| t.by_name(s));
         return (name.unwrap_or(Errname::UNKNOWN), Dialect::Winsock);
     }
-    let parsed: Option<i64> = number.and_then(|n| std::str::from_utf8(n).ok()?.parse().ok());
+    let parsed: Option<i64> = number.and_then(parse_number);
     let number_given = number.is_some();
     if let Some(n) = parsed.filter(|n| (10000..12000).contains(n)) {
         let by_num = t.by_number(Dialect::Winsock, n as u32);
@@ -678,6 +688,29 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_parse_as_str_parse_does() {
+        for n in [
+            "",
+            "0",
+            "57",
+            "007",
+            "-104",
+            "+5",
+            "10057",
+            "999999999999999999",
+            "9223372036854775807",
+            "9223372036854775808",
+            "99999999999999999999",
+            "\u{665}\u{667}",
+            "5 7",
+            "5a",
+        ] {
+            assert_eq!(parse_number(n.as_bytes()), n.parse::<i64>().ok(), "{n:?}");
+        }
+        assert_eq!(parse_number(b"5\xff"), None);
+    }
 
     fn name(s: &str) -> Errname {
         table().by_name(s).unwrap()
