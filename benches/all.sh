@@ -10,7 +10,7 @@
 # node_exporter (benches/http.sh). Each script's own output is kept in
 # bench-out/all-*.log; the ratios are collected from them. Installs the
 # Debian peers it needs (ripgrep, mtail, prometheus-node-exporter, wrk,
-# iproute2, hyperfine) when missing. The 10%- and 100%-error corpora come
+# iproute2) when missing. The 10%- and 100%-error corpora come
 # from benches/gen_density.py (varied lines: no cache can fake them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ mkdir -p bench-out
 
 missing=()
 for pair in rg:ripgrep mtail:mtail prometheus-node-exporter:prometheus-node-exporter \
-            wrk:wrk ss:iproute2 hyperfine:hyperfine bc:bc; do
+            wrk:wrk ss:iproute2 bc:bc; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,13 +33,18 @@ run() { # name, command...
     "$@" 2>&1 | tee "bench-out/all-$name.log" >&2
 }
 
+# Runs of each timed group, round robin (benches/interleave.py): enough
+# for a median on a shared machine.
+runs=15
+[ -z "${QUICK:-}" ] || runs=5
+
 run scan bash benches/compare.sh
 
 # The corpus compare.sh made (live.py leaves smaller ones beside it).
 corpus=bench-out/corpus-2000000.log
 [ -s "$corpus.gz" ] || gzip -k -6 "$corpus"
 pattern='ERROR [a-z]+: \(\d+\) |(send|recv|write|writev|read)\(\) failed \(\d+: |socket (write|read) failed, WSAE[A-Z]+ \(\d+\)|lost connection with .* while [a-z ]+: (write|read): [A-Za-z ]+$'
-run gz hyperfine -N -w 1 -r 5 --export-json bench-out/all-gz.json \
+run gz python3 benches/interleave.py -r "$runs" --export-json bench-out/all-gz.json \
     "taskset -c 0 target/release/gateway_exporter scan $corpus.gz" \
     "bash -c \"zcat $corpus.gz | rg -c '$pattern'\""
 
@@ -51,7 +56,7 @@ for d in 0.1 1.0; do
     [ -s "$f" ] || python3 benches/gen_density.py 2000000 "$d" > "$f"
 done
 dpattern='ERROR [a-z]+: \(\d+\)|\w+\(\) failed \(\d+: |socket (write|read) failed, WSAE[A-Z]+ \(\d+\)|lost connection with |connect to \S+: Connection refused'
-run density hyperfine -N -w 1 -r 5 --export-json bench-out/all-density.json \
+run density python3 benches/interleave.py -r "$runs" --export-json bench-out/all-density.json \
     "taskset -c 1 target/release/gateway_exporter scan -j 1 bench-out/density-0.1-2000000.log" \
     "taskset -c 1 rg -c '$dpattern' bench-out/density-0.1-2000000.log" \
     "taskset -c 1 target/release/gateway_exporter scan -j 1 bench-out/density-1.0-2000000.log" \
@@ -59,7 +64,7 @@ run density hyperfine -N -w 1 -r 5 --export-json bench-out/all-density.json \
 
 # One large file on both cores vs one, and the all-errors file.
 allerr=bench-out/density-1.0-2000000.log
-run multicore hyperfine -N -w 1 -r 5 --export-json bench-out/all-multicore.json \
+run multicore python3 benches/interleave.py -r "$runs" --export-json bench-out/all-multicore.json \
     "target/release/gateway_exporter scan -j 1 $corpus" \
     "target/release/gateway_exporter scan -j 2 $corpus" \
     "target/release/gateway_exporter scan -j 1 $allerr" \
