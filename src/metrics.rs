@@ -898,8 +898,8 @@ impl<'a> BlockCounter<'a> {
     /// as oversize before it. `now`, when given, is the time the lines
     /// arrived (the live exporter; a `scan` has no meaningful "now").
     /// `each` sees every verdict after the repeat filter, with its line
-    /// and, for events when line times are on, the line's time. Returns the lines and
-    /// oversize lines, the skipped ones included.
+    /// and, for events when line times are on, the line's time. Returns
+    /// the lines and oversize lines, the skipped ones included.
     pub fn count(
         &mut self,
         block: &[u8],

@@ -213,8 +213,8 @@ impl TextTable {
 
     /// The text `hay` is, but for ASCII blanks around it: most rules
     /// capture the text alone, and a lookup by length costs a fraction of
-    /// the walk, whose table misses the cache at nearly every byte of a
-    /// long text. It answers as the walk does: no text starts or ends with
+    /// a walk over it (one dependent load a byte). It answers as the walk
+    /// does: no text starts or ends with
     /// a blank (a test checks), so no match starts in the leading blanks,
     /// none longer than `hay`'s text fits, and of equal texts the first in
     /// table order wins in both. Returns (start, end, text index), as the
