@@ -31,18 +31,25 @@ impl LoggedErrno {
     /// From the bytes a rule captured.
     pub fn from_bytes(b: &[u8]) -> LoggedErrno {
         // ASCII is UTF-8: an inline number needs no decoding call.
-        if b.len() <= INLINE && b.is_ascii() {
-            let mut bytes = [0; INLINE];
-            bytes[..b.len()].copy_from_slice(b);
-            return LoggedErrno(Repr::Inline {
-                len: b.len() as u8,
-                bytes,
-            });
+        if b.is_ascii() {
+            if let Some(inline) = LoggedErrno::inline(b) {
+                return inline;
+            }
         }
         match std::str::from_utf8(b) {
             Ok(s) => LoggedErrno::from(s),
             Err(_) => LoggedErrno::from(String::from_utf8_lossy(b).as_ref()),
         }
+    }
+
+    /// `b` (UTF-8) held inline, if it fits.
+    fn inline(b: &[u8]) -> Option<LoggedErrno> {
+        let len = u8::try_from(b.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= INLINE)?;
+        let mut bytes = [0; INLINE];
+        bytes[..b.len()].copy_from_slice(b);
+        Some(LoggedErrno(Repr::Inline { len, bytes }))
     }
 
     pub fn as_str(&self) -> &str {
@@ -68,16 +75,7 @@ impl LoggedErrno {
 
 impl From<&str> for LoggedErrno {
     fn from(s: &str) -> LoggedErrno {
-        if s.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            LoggedErrno(Repr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
-        } else {
-            LoggedErrno(Repr::Heap(s.into()))
-        }
+        LoggedErrno::inline(s.as_bytes()).unwrap_or_else(|| LoggedErrno(Repr::Heap(s.into())))
     }
 }
 

@@ -90,9 +90,8 @@ pub struct TextTable {
     shift: u32,
     next: Vec<u16>,
     start: u16,
-    /// States below this are the dead state (`None`: stop) or match
-    /// states (the text matched and its length).
-    special: u16,
+    /// The states numbered first: the dead state (`None`: stop) and the
+    /// match states (the text matched and its length).
     found: Vec<Option<(u32, u32)>>,
     names: Vec<Errname>,
     ops: Vec<Option<Op>>,
@@ -172,7 +171,6 @@ impl TextTable {
             classes,
             shift: table.shift,
             start: table.start,
-            special: table.special.len() as u16,
             next: table.next,
             found,
             names: texts.into_iter().map(|(_, n)| n).collect(),
@@ -196,11 +194,12 @@ impl TextTable {
         // the last match state's match and stop at the dead state, which a
         // leftmost automaton enters once no longer match can follow.
         let (next, classes, shift) = (&self.next[..], &self.classes, self.shift);
+        let special = self.found.len();
         let mut state = self.start;
         let mut found = None;
         for (at, &b) in hay.iter().enumerate() {
             state = next[(usize::from(state) << shift) | usize::from(classes[usize::from(b)])];
-            if state < self.special {
+            if usize::from(state) < special {
                 let Some((p, len)) = self.found[usize::from(state)] else {
                     break;
                 };
@@ -220,14 +219,14 @@ impl TextTable {
     /// table order wins in both. Returns (start, end, text index), as the
     /// walk's match would be.
     fn exactly(&self, hay: &[u8]) -> Option<(usize, usize, usize)> {
-        let text = hay.trim_ascii();
+        let start = hay.len() - hay.trim_ascii_start().len();
+        let text = hay[start..].trim_ascii_end();
         let n = text.len();
         let (&from, &to) = (self.lengths.get(n)?, self.lengths.get(n + 1)?);
         let first = text.first()?.to_ascii_lowercase();
         let (i, _) = self.by_length[from as usize..to as usize]
             .iter()
             .find(|(_, t)| t[0].to_ascii_lowercase() == first && t.eq_ignore_ascii_case(text))?;
-        let start = hay.len() - hay.trim_ascii_start().len();
         Some((start, start + n, *i as usize))
     }
 }
