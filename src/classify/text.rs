@@ -44,12 +44,14 @@ const TEXT_OPS: &[(&str, Op)] = &[
 /// scanner searches for. (Title Case Per Word is not recognised.)
 ///
 /// Chosen to be rare in routine lines, and to *start* with bytes that are
-/// rare: the SIMD searcher (Teddy) fingerprints the first three bytes of
-/// each literal, so "connected" would stop at every "connect from" line while
-/// "nnected" does not. Each was picked by counting instructions (callgrind)
-/// of the searcher over the bench corpus, pair by pair ("too long" cost 5×
-/// "ge too"; "forcibly" 2× "xisting"). Few, too: the searcher slows
-/// threefold past 64 literals in all, which a test guards.
+/// rare: the SIMD searcher (Teddy) fingerprints the first four bytes of
+/// each literal. Each was picked by counting instructions (callgrind) of the
+/// searcher over the bench corpus, pair by pair ("too long" cost 5× "ge
+/// too"; "forcibly" 2× "xisting"). Where the part worth searching for is
+/// shorter than what rules a line in ("nnected" starts as "connect from"
+/// does), the searcher looks for that part (`classify::BUFFER_KEYS`). Few,
+/// too: the searcher slows threefold past 64 literals in all, which a test
+/// guards.
 pub const TEXT_ANCHORS: &[&str] = &[
     "oken pipe",
     "reset",
