@@ -47,6 +47,10 @@ if [ -n "${BASE:-}" ]; then
   ours=$(echo "if ($ours2 < $ours) $ours2 else $ours" | bc -l)
 fi
 rg_t=$(best taskset -c 0 rg -c "$rg_pattern" "$corpus")
+# rg maps a single file into memory; we read(2) it (forbid(unsafe_code)
+# rules mmap out), which costs the kernel's copy: this row shows the
+# search alone on the same read path, not a goal.
+rg_read_t=$(best taskset -c 0 rg --no-mmap -c "$rg_pattern" "$corpus")
 t0=$(date +%s.%N)
 taskset -c 0 mtail --one_shot --one_shot_format prometheus --logtostderr=false \
   --progs "$shared/bench/gateway.mtail" --logs "$corpus" > "$out/mtail.prom" 2> "$out/mtail.err"
@@ -58,12 +62,14 @@ mbps() { echo "scale=0; $bytes / $1 / 1000000" | bc -l; }
 printf '%-18s %10s %10s\n' tool seconds MB/s
 printf '%-18s %10.3f %10s\n' gateway_exporter "$ours" "$(mbps "$ours")"
 printf '%-18s %10.3f %10s\n' "rg -c" "$rg_t" "$(mbps "$rg_t")"
+printf '%-18s %10.3f %10s\n' "rg -c --no-mmap" "$rg_read_t" "$(mbps "$rg_read_t")"
 printf '%-18s %10.3f %10s\n' "mtail --one_shot" "$mtail_t" "$(mbps "$mtail_t")"
 if [ -n "${BASE:-}" ]; then
   printf '%-18s %10.3f %10s\n' "base (before)" "$base_t" "$(mbps "$base_t")"
   printf 'ours/base speed ratio:  %.3f\n' "$(echo "$base_t / $ours" | bc -l)"
 fi
-printf 'ours/rg speed ratio:    %.2f  (goal >= 0.5)\n' "$(echo "$rg_t / $ours" | bc -l)"
+printf 'ours/rg speed ratio:    %.2f  (goal >= 0.8)\n' "$(echo "$rg_t / $ours" | bc -l)"
+printf 'ours/rg --no-mmap:      %.2f  (both read(2) the file)\n' "$(echo "$rg_read_t / $ours" | bc -l)"
 printf 'ours/mtail speed ratio: %.1f\n' "$(echo "$mtail_t / $ours" | bc -l)"
 printf 'rg matching lines: %s\n' "$(rg -c "$rg_pattern" "$corpus")"
 
