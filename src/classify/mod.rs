@@ -812,92 +812,143 @@ fn byte_classes<'a>(
     (classes, representative)
 }
 
-/// The states of an unanchored aho-corasick automaton reachable from its
-/// start, breadth first (the start is 0), and each one's successor for each
-/// representative byte, as indices into that order: the rows of a DFA
-/// table. Given the NFA, its failure links are followed here, once per
-/// entry, instead of at every byte of a search.
-fn tabulate<A: aho_corasick::automaton::Automaton>(
-    aut: &A,
-    representative: &[u8],
-) -> Result<(Vec<aho_corasick::automaton::StateID>, Vec<usize>), BuildError> {
-    use aho_corasick::automaton::StateID;
-    let start = aut.start_state(aho_corasick::Anchored::No)?;
-    let mut order: Vec<StateID> = Vec::new();
-    // By the automaton's state id (the NFA's are dense).
-    let mut index: Vec<u32> = Vec::new();
-    let mut number = |sid: StateID, order: &mut Vec<StateID>| {
-        let at = sid.as_usize();
-        if at >= index.len() {
-            index.resize(at + 1, u32::MAX);
-        }
-        if index[at] == u32::MAX {
-            index[at] = order.len() as u32;
-            order.push(sid);
-        }
-        index[at] as usize
-    };
-    number(start, &mut order);
-    let mut edges: Vec<usize> = Vec::new();
-    let mut at = 0;
-    while at < order.len() {
-        let sid = order[at];
-        for &b in representative {
-            let to = aut.next_state(aho_corasick::Anchored::No, sid, b);
-            edges.push(number(to, &mut order));
-        }
-        at += 1;
-        if order.len() > usize::from(u16::MAX) {
-            return Err(BuildError::LineSearchTooLarge(order.len()));
-        }
-    }
-    Ok((order, edges))
+/// Which matches an automaton reports (aho-corasick's two kinds used here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Semantics {
+    /// Every occurrence, overlaps included.
+    Standard,
+    /// The leftmost match, the longest there: a walk stops at the dead
+    /// state, which every state after a match leads to.
+    LeftmostLongest,
 }
 
-/// A DFA as a table of our own, for hand walks: [`tabulate`]'s states,
-/// the special ones (`special(state)`: where a walk must look) numbered
-/// first, so one compare tells a step whether it needs a look; 16-bit
-/// state numbers, rows of a power-of-two width.
+/// An Aho-Corasick DFA as a table of our own, for hand walks, built
+/// directly by the standard construction: a trie over byte columns, then,
+/// breadth first, each state's row completed from its failure state's,
+/// which is shallower and so already complete. A state's literals are its
+/// own, then its failure state's, the order aho-corasick lists them in.
+/// For leftmost-longest, as in aho-corasick, a match state fails to the
+/// dead state (no later-starting match may be taken once one is found), and
+/// so does every state after it. Tabulating aho-corasick's NFA instead (a
+/// failure-chain walk per state and byte) was half of start-up.
+///
+/// Special states (the dead state, match states) are numbered first, so
+/// one compare tells a step whether it needs a look; then breadth first,
+/// so the shallow states most bytes visit share a few cache lines. 16-bit
+/// state numbers, rows of a power-of-two width. Tests hold both kinds to
+/// aho-corasick's own searches.
 struct DfaTable {
     /// `next[(state << shift) | column]`.
     next: Vec<u16>,
     shift: u32,
     start: u16,
-    /// The special states, in their new order: states `0..special.len()`.
-    special: Vec<aho_corasick::automaton::StateID>,
+    /// For each special state, in order (states `0..matches.len()`), its
+    /// literals (none for the dead state).
+    matches: Vec<Vec<u32>>,
 }
 
 impl DfaTable {
-    fn new<A: aho_corasick::automaton::Automaton>(
-        aut: &A,
-        representative: &[u8],
-        special: impl Fn(aho_corasick::automaton::StateID) -> bool,
+    fn new<'a>(
+        literals: impl Iterator<Item = &'a [u8]>,
+        classes: &[u8; 256],
+        columns: usize,
+        semantics: Semantics,
     ) -> Result<DfaTable, BuildError> {
-        let columns = representative.len();
-        let shift = columns.next_power_of_two().trailing_zeros();
-        let (order, edges) = tabulate(aut, representative)?;
-        let mut by_new: Vec<usize> = (0..order.len()).collect();
-        by_new.sort_by_key(|&i| !special(order[i]));
-        let mut renumber = vec![0u16; order.len()];
+        const NONE: u32 = u32::MAX;
+        let leftmost = semantics == Semantics::LeftmostLongest;
+        let column = |b: u8| usize::from(classes[usize::from(b)]);
+        // State 0 is the start; the dead state, if any, is state 1.
+        let dead = leftmost.then_some(1u32);
+        let mut next: Vec<u32> = vec![NONE; columns];
+        let mut own: Vec<Vec<u32>> = vec![Vec::new()];
+        if let Some(d) = dead {
+            next.resize(2 * columns, d);
+            own.push(Vec::new());
+        }
+        for (id, literal) in literals.enumerate() {
+            let mut state = 0;
+            for &b in literal {
+                let at = state * columns + column(b);
+                if next[at] == NONE {
+                    next[at] = own.len() as u32;
+                    own.push(Vec::new());
+                    next.resize(next.len() + columns, NONE);
+                }
+                state = next[at] as usize;
+            }
+            own[state].push(id as u32);
+        }
+        let states = own.len();
+        if states > usize::from(u16::MAX) {
+            return Err(BuildError::LineSearchTooLarge(states));
+        }
+        let is_own_match: Vec<bool> = own.iter().map(|m| !m.is_empty()).collect();
+        let mut matches = own;
+        let mut fail = vec![0u32; states];
+        let mut queue: Vec<u32> = Vec::with_capacity(states);
+        for to in &mut next[..columns] {
+            match *to {
+                NONE => *to = 0,
+                child => {
+                    if let (Some(d), true) = (dead, is_own_match[child as usize]) {
+                        fail[child as usize] = d;
+                    }
+                    queue.push(child);
+                }
+            }
+        }
+        let mut at = 0;
+        while at < queue.len() {
+            let s = queue[at] as usize;
+            let f = fail[s] as usize;
+            at += 1;
+            for c in 0..columns {
+                let via_fail = next[f * columns + c];
+                match next[s * columns + c] {
+                    NONE => next[s * columns + c] = via_fail,
+                    child => {
+                        let child = child as usize;
+                        queue.push(child as u32);
+                        if let (Some(d), true) = (dead, is_own_match[child]) {
+                            fail[child] = d;
+                            continue;
+                        }
+                        fail[child] = via_fail;
+                        // The failure state is shallower: its list is whole.
+                        let inherited = matches[via_fail as usize].clone();
+                        matches[child].extend(inherited);
+                    }
+                }
+            }
+        }
+        let special = |s: usize| Some(s as u32) == dead || !matches[s].is_empty();
+        let mut by_new: Vec<usize> = std::iter::once(0)
+            .chain(dead.map(|d| d as usize))
+            .chain(queue.iter().map(|&s| s as usize))
+            .collect();
+        by_new.sort_by_key(|&s| !special(s));
+        let mut renumber = vec![0u16; states];
         for (new, &old) in by_new.iter().enumerate() {
             renumber[old] = new as u16;
         }
-        let mut next = vec![0u16; order.len() << shift];
-        for (i, row) in edges.chunks(columns).enumerate() {
-            let at = usize::from(renumber[i]) << shift;
-            for (c, to) in row.iter().enumerate() {
-                next[at | c] = renumber[*to];
+        let shift = columns.next_power_of_two().trailing_zeros();
+        let mut table = vec![0u16; states << shift];
+        for (old, row) in next.chunks(columns).enumerate() {
+            let at = usize::from(renumber[old]) << shift;
+            for (c, &to) in row.iter().enumerate() {
+                table[at | c] = renumber[to as usize];
             }
         }
+        let specials = by_new.iter().take_while(|&&s| special(s)).count();
+        let mut lists = Vec::with_capacity(specials);
+        for &old in &by_new[..specials] {
+            lists.push(std::mem::take(&mut matches[old]));
+        }
         Ok(DfaTable {
-            next,
+            next: table,
             shift,
             start: renumber[0],
-            special: by_new
-                .iter()
-                .map(|&i| order[i])
-                .take_while(|&sid| special(sid))
-                .collect(),
+            matches: lists,
         })
     }
 }
@@ -935,97 +986,28 @@ struct LineSearch {
 }
 
 impl LineSearch {
-    /// Builds the DFA directly (the standard construction): a trie over
-    /// byte columns, then, breadth first, each state's row completed from
-    /// its failure state's, which is shallower and so already complete; a
-    /// state's literals are its own and then its failure state's, the order
-    /// aho-corasick reports them in. Tabulating aho-corasick's NFA instead
-    /// (a failure-chain walk per state and byte) was a quarter of start-up.
     fn new(literals: &[String]) -> Result<LineSearch, BuildError> {
-        const NONE: u32 = u32::MAX;
         let (classes, representative) = byte_classes(literals.iter().map(String::as_bytes), false);
-        let columns = representative.len();
-        let column = |b: u8| usize::from(classes[usize::from(b)]);
-        let mut next: Vec<u32> = vec![NONE; columns];
-        let mut own: Vec<Option<u32>> = vec![None];
-        for (id, literal) in literals.iter().enumerate() {
-            let mut state = 0;
-            for &b in literal.as_bytes() {
-                let at = state * columns + column(b);
-                if next[at] == NONE {
-                    next[at] = own.len() as u32;
-                    own.push(None);
-                    next.resize(next.len() + columns, NONE);
-                }
-                state = next[at] as usize;
-            }
-            own[state].get_or_insert(id as u32);
-        }
-        let states = own.len();
-        if states > usize::from(u16::MAX) {
-            return Err(BuildError::LineSearchTooLarge(states));
-        }
-        let mut matches: Vec<Vec<u32>> = own.iter().map(|o| o.iter().copied().collect()).collect();
-        let mut queue: Vec<u32> = Vec::with_capacity(states);
-        let mut fail = vec![0u32; states];
-        for to in &mut next[..columns] {
-            match *to {
-                NONE => *to = 0,
-                child => queue.push(child),
-            }
-        }
-        let mut at = 0;
-        while at < queue.len() {
-            let (s, f) = (queue[at] as usize, fail[queue[at] as usize] as usize);
-            at += 1;
-            if s != f && !matches[f].is_empty() {
-                let inherited = matches[f].clone();
-                matches[s].extend(inherited);
-            }
-            for c in 0..columns {
-                let via_fail = next[f * columns + c];
-                match next[s * columns + c] {
-                    NONE => next[s * columns + c] = via_fail,
-                    child => {
-                        fail[child as usize] = via_fail;
-                        queue.push(child);
-                    }
-                }
-            }
-        }
-        // Match states first, so one comparison tells them; breadth first
-        // within each kind, so the shallow states most bytes visit share a
-        // few cache lines.
-        let mut by_new: Vec<usize> = std::iter::once(0)
-            .chain(queue.iter().map(|&s| s as usize))
-            .collect();
-        by_new.sort_by_key(|&s| matches[s].is_empty());
-        let mut renumber = vec![0u16; states];
-        for (new, &old) in by_new.iter().enumerate() {
-            renumber[old] = new as u16;
-        }
-        let shift = columns.next_power_of_two().trailing_zeros();
-        let mut table = vec![0u16; states << shift];
-        for (old, row) in next.chunks(columns).enumerate() {
-            let at = usize::from(renumber[old]) << shift;
-            for (c, &to) in row.iter().enumerate() {
-                table[at | c] = renumber[to as usize];
-            }
-        }
+        let table = DfaTable::new(
+            literals.iter().map(String::as_bytes),
+            &classes,
+            representative.len(),
+            Semantics::Standard,
+        )?;
         let mut ends = vec![0u32];
         let mut hits = Vec::new();
-        for &old in by_new.iter().take_while(|&&s| !matches[s].is_empty()) {
-            for &id in &matches[old] {
+        for list in &table.matches {
+            for &id in list {
                 hits.push((id, literals[id as usize].len() as u32));
             }
             ends.push(hits.len() as u32);
         }
         Ok(LineSearch {
             classes,
-            shift,
-            start: renumber[0],
-            matching: (ends.len() - 1) as u16,
-            next: table,
+            shift: table.shift,
+            start: table.start,
+            matching: table.matches.len() as u16,
+            next: table.next,
             ends,
             hits,
             reach: literals.iter().map(String::len).max().unwrap_or(0),
@@ -1737,6 +1719,66 @@ mod tests {
         order.sort();
         order.dedup();
         assert_eq!(keys, order);
+    }
+
+    #[test]
+    fn the_leftmost_longest_table_finds_what_aho_corasick_finds() {
+        // Small alphabets, so literals nest and overlap inside each other
+        // (the built-in texts seldom do), and both cases of each letter.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut found = 0;
+        for _ in 0..300 {
+            let alphabet = b"abcAB ";
+            let literals: Vec<Vec<u8>> = (0..1 + rand(6))
+                .map(|_| {
+                    (0..1 + rand(4))
+                        .map(|_| alphabet[rand(6) as usize])
+                        .collect()
+                })
+                .collect();
+            let (classes, representative) = byte_classes(literals.iter().map(Vec::as_slice), true);
+            let table = DfaTable::new(
+                literals.iter().map(Vec::as_slice),
+                &classes,
+                representative.len(),
+                Semantics::LeftmostLongest,
+            )
+            .unwrap();
+            let reference = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(&literals)
+                .unwrap();
+            for _ in 0..30 {
+                let hay: Vec<u8> = (0..rand(12)).map(|_| alphabet[rand(6) as usize]).collect();
+                // The walk of TextTable::find_with_op.
+                let mut state = table.start;
+                let mut ours = None;
+                for (at, &b) in hay.iter().enumerate() {
+                    let column = usize::from(classes[usize::from(b)]);
+                    state = table.next[(usize::from(state) << table.shift) | column];
+                    if usize::from(state) < table.matches.len() {
+                        let Some(&p) = table.matches[usize::from(state)].first() else {
+                            break;
+                        };
+                        let len = literals[p as usize].len();
+                        ours = Some((at + 1 - len, at + 1, p as usize));
+                    }
+                }
+                let theirs = reference
+                    .find(&hay)
+                    .map(|m| (m.start(), m.end(), m.pattern().as_usize()));
+                assert_eq!(ours, theirs, "{literals:?} in {hay:?}");
+                found += usize::from(ours.is_some());
+            }
+        }
+        assert!(found > 1000, "{found}");
     }
 
     #[test]

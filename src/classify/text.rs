@@ -23,9 +23,6 @@
 //! assert_eq!(name.to_string(), "ECONNREFUSED");
 //! ```
 
-use aho_corasick::MatchKind;
-use aho_corasick::automaton::Automaton;
-
 use super::op::Op;
 use crate::errno::{Errname, table};
 
@@ -122,27 +119,20 @@ impl TextTable {
         // texts, against 290 KB for aho-corasick's own DFA (32-bit states
         // in insertion order), whose build also cost 0.7M instructions of
         // start-up more.
-        let nfa = aho_corasick::nfa::noncontiguous::Builder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
-            .prefilter(false)
-            .build(texts.iter().map(|(t, _)| t))
-            .expect("errno texts build an automaton");
         let (classes, representative) =
             super::byte_classes(texts.iter().map(|(t, _)| t.as_bytes()), true);
-        let table = super::DfaTable::new(&nfa, &representative, |sid| {
-            nfa.is_dead(sid) || nfa.is_match(sid)
-        })
+        let table = super::DfaTable::new(
+            texts.iter().map(|(t, _)| t.as_bytes()),
+            &classes,
+            representative.len(),
+            super::Semantics::LeftmostLongest,
+        )
         .expect("errno texts tabulate in 16 bits");
+        // Leftmost-longest: a state's first literal is the match to keep.
         let found = table
-            .special
+            .matches
             .iter()
-            .map(|&sid| {
-                nfa.is_match(sid).then(|| {
-                    let p = nfa.match_pattern(sid, 0);
-                    (p.as_u32(), nfa.pattern_len(p) as u32)
-                })
-            })
+            .map(|list| list.first().map(|&p| (p, texts[p as usize].0.len() as u32)))
             .collect();
         let ops = texts
             .iter()
@@ -262,7 +252,7 @@ mod tests {
         let texts = table().texts();
         let reference = aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostLongest)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(texts.iter().map(|(t, _)| t))
             .unwrap();
         let t = TextTable::new();
