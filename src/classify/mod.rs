@@ -1805,31 +1805,9 @@ mod tests {
         assert!(found > 500, "{found}");
     }
 
-    #[test]
-    fn lines_holding_only_a_buffer_key_are_no_candidates() {
-        let c = c();
-        let text = b"expected 3 got 4\nthe link went down\nERROR write: (57) Socket is not connected\nrejected RCPT\nERROR write: (57) SOCKET IS NOT CONNECTED\nDOWN\nserver web1 is DOWN, reason: Layer4 connection problem\n";
-        let mut scanned = Vec::new();
-        c.scan_block(text, |v, line| {
-            scanned.push((format!("{v:?}"), line.to_vec()))
-        });
-        let by_line: Vec<_> = text
-            .split(|b| *b == b'\n')
-            .filter_map(|l| match c.classify(l) {
-                Verdict::NoMatch => None,
-                v => Some((format!("{v:?}"), l.to_vec())),
-            })
-            .collect();
-        assert_eq!(scanned, by_line);
-        let found: Vec<&[u8]> = scanned.iter().map(|(_, l)| &l[..]).collect();
-        assert!(found.contains(&&b"ERROR write: (57) Socket is not connected"[..]));
-        assert!(!found.contains(&&b"expected 3 got 4"[..]));
-    }
-
-    #[test]
-    fn scan_block_equals_line_by_line() {
-        let c = c();
-        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom socket error here\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
+    /// `scan_block`'s verdicts on `text`, checked equal to classifying it
+    /// line by line.
+    fn scanned_as_by_line(c: &Classifier, text: &[u8]) -> (Vec<(String, Vec<u8>)>, BlockStats) {
         let mut scanned = Vec::new();
         let stats = c.scan_block(text, |v, line| {
             scanned.push((format!("{v:?}"), line.to_vec()))
@@ -1842,6 +1820,24 @@ mod tests {
             })
             .collect();
         assert_eq!(scanned, by_line);
+        (scanned, stats)
+    }
+
+    #[test]
+    fn lines_holding_only_a_buffer_key_are_no_candidates() {
+        let c = c();
+        let text = b"expected 3 got 4\nthe link went down\nERROR write: (57) Socket is not connected\nrejected RCPT\nERROR write: (57) SOCKET IS NOT CONNECTED\nDOWN\nserver web1 is DOWN, reason: Layer4 connection problem\n";
+        let (scanned, _) = scanned_as_by_line(&c, text);
+        let found: Vec<&[u8]> = scanned.iter().map(|(_, l)| &l[..]).collect();
+        assert!(found.contains(&&b"ERROR write: (57) Socket is not connected"[..]));
+        assert!(!found.contains(&&b"expected 3 got 4"[..]));
+    }
+
+    #[test]
+    fn scan_block_equals_line_by_line() {
+        let c = c();
+        let text = b"INFO ok\nERROR write: (57) Socket is not connected\r\nrandom socket error here\nrandom error here\nconnect from x\nsend() failed (104: Connection reset by peer)";
+        let (scanned, stats) = scanned_as_by_line(&c, text);
         assert_eq!(stats.lines, 6);
         assert_eq!(scanned.len(), 3);
     }

@@ -111,14 +111,13 @@ impl TextTable {
     pub fn new() -> TextTable {
         let texts = table().texts();
         // Searched once per counted line, mostly over a whole line or a
-        // rule's text group that is not exactly one text. Tabulated here
-        // from aho-corasick's NFA, as the line search is: 16-bit states in
+        // rule's text group that is not exactly one text. Built as the
+        // line search's table is (`DfaTable`): 16-bit states in
         // breadth-first order, so the shallow states most bytes visit
         // share a few cache lines, and one column per letter whatever its
         // case (the texts match case-insensitively): 72 KB for the built-in
         // texts, against 290 KB for aho-corasick's own DFA (32-bit states
-        // in insertion order), whose build also cost 0.7M instructions of
-        // start-up more.
+        // in insertion order).
         let (classes, representative) =
             super::byte_classes(texts.iter().map(|(t, _)| t.as_bytes()), true);
         let table = super::DfaTable::new(
@@ -127,7 +126,7 @@ impl TextTable {
             representative.len(),
             super::Semantics::LeftmostLongest,
         )
-        .expect("errno texts tabulate in 16 bits");
+        .expect("errno texts fit 16-bit states");
         // Leftmost-longest: a state's first literal is the match to keep.
         let found = table
             .matches
