@@ -101,7 +101,7 @@ pub struct RawRule {
     #[serde(default)]
     pub op: Option<Spanned<String>>,
     #[serde(default)]
-    pub anchors: Vec<String>,
+    pub anchors: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

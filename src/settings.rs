@@ -591,12 +591,23 @@ fn user_rule(file: &str, r: &RawRule) -> Result<UserRule, ConfigError> {
             })
         })
         .transpose()?;
+    // An empty anchor is in every line: each would be classified, and the
+    // searcher that skips the rest could not be built.
+    if let Some(a) = r.anchors.iter().find(|a| a.value.is_empty()) {
+        return Err(ConfigError::at(
+            file,
+            a,
+            "empty anchor: an anchor is a literal every matching line contains \
+             (leave `anchors` out to derive them from the regex)"
+                .into(),
+        ));
+    }
     let rule = UserRule {
         name: r.name.value.clone(),
         regex: r.regex.value.clone(),
         dialect,
         op,
-        anchors: r.anchors.clone(),
+        anchors: r.anchors.iter().map(|a| a.value.clone()).collect(),
     };
     // Compile it alone, now, so a bad regex points at its own line.
     build_classifier(

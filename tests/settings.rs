@@ -116,6 +116,16 @@ fn a_duration_it_cannot_parse() {
 }
 
 #[test]
+fn an_empty_anchor() {
+    same_verdict(
+        "anchor",
+        "rules:\n  - name: acme\n    regex: 'ACME (?P<errno>[0-9]+)'\n    anchors: ['ACME', '']\n",
+        "4:23",
+        "empty anchor",
+    );
+}
+
+#[test]
 fn a_good_config_passes_both() {
     let cfg = config(
         "good",
