@@ -239,6 +239,10 @@ pub fn open_input(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(buffered)))
     } else {
-        Ok(Box::new(buffered))
+        // Plain text goes to the caller's buffer straight from the file:
+        // through the BufReader, every read smaller than its capacity
+        // was copied twice.
+        let head = head.to_vec();
+        Ok(Box::new(io::Cursor::new(head).chain(buffered.into_inner())))
     }
 }
