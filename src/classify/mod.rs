@@ -7,9 +7,11 @@
 //! (that is `metrics` and the commands): it returns a [`Verdict`] per line.
 //!
 //! Every rule is gated by anchors: literals one of which must occur in a line
-//! for the rule to run. The union of all anchors is one multi-literal
-//! searcher, run over whole buffers ([`Classifier::scan_block`]); only lines
-//! holding a hit are classified. Because gating is part of
+//! for the rule to run. The union of all anchors, each as a part of itself
+//! worth searching for (`BUFFER_KEYS`, in [`BUFFER_ORDER`]), is one
+//! multi-literal searcher, run over whole buffers
+//! ([`Classifier::scan_block`]); only lines holding a hit are classified,
+//! and only those holding an anchor go further. Because gating is part of
 //! [`Classifier::classify`] itself, scanning a buffer and classifying its
 //! lines one by one give the same verdicts by construction (and a property
 //! test checks it).

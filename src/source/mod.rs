@@ -6,7 +6,7 @@
 //! settings or checkpoints: whoever drives them stores the positions with
 //! its counts and hands them back through [`Source::resume`] after a
 //! restart. [`framing::Framer`] cuts bytes into lines for every source;
-//! [`file`] follows files across rotations; [`stdin`] reads a pipe;
+//! [`file`](mod@file) follows files across rotations; [`stdin`] reads a pipe;
 //! [`syslog`] listens on UDP and TCP; [`journald`] follows the journal;
 //! [`open_input`] opens a file or stdin for one-shot reading,
 //! decompressing gzip when the bytes say so.
