@@ -83,15 +83,8 @@ pub fn case_forms(anchor: &str) -> [String; 2] {
 #[derive(Debug, Clone)]
 pub struct TextTable {
     /// The leftmost-longest, ASCII case-insensitive DFA of the texts,
-    /// walked in [`find_with_op`](Self::find_with_op): byte → column, and
-    /// `next[(state << shift) | column]`.
-    classes: [u8; 256],
-    shift: u32,
-    next: Vec<u16>,
-    start: u16,
-    /// The states numbered first: the dead state (`None`: stop) and the
-    /// match states (the text matched and its length).
-    found: Vec<Option<(u32, u32)>>,
+    /// walked in [`find_with_op`](Self::find_with_op).
+    walk: Leftmost,
     names: Vec<Errname>,
     ops: Vec<Option<Op>>,
     /// The texts by length: those of length `n` are
@@ -99,6 +92,64 @@ pub struct TextTable {
     /// that is exactly one text is found without the walk.
     lengths: Vec<u32>,
     by_length: Vec<(u32, &'static [u8])>,
+}
+
+/// The leftmost-longest, ASCII case-insensitive DFA of some literals, and
+/// its walk.
+#[derive(Debug, Clone)]
+struct Leftmost {
+    /// Byte → column, and `next[(state << shift) | column]`.
+    classes: [u8; 256],
+    shift: u32,
+    next: Vec<u16>,
+    start: u16,
+    /// The states numbered first: the dead state (`None`: stop) and the
+    /// match states (the literal matched and its length).
+    found: Vec<Option<(u32, u32)>>,
+}
+
+impl Leftmost {
+    fn new(literals: &[&[u8]]) -> Result<Leftmost, super::BuildError> {
+        let table = super::DfaTable::new(literals, true, super::Semantics::LeftmostLongest)?;
+        // Leftmost-longest: a state's first literal is the match to keep.
+        let found = table
+            .matches
+            .iter()
+            .map(|list| {
+                list.first()
+                    .map(|&p| (p, literals[p as usize].len() as u32))
+            })
+            .collect();
+        Ok(Leftmost {
+            classes: table.classes,
+            shift: table.shift,
+            next: table.next,
+            start: table.start,
+            found,
+        })
+    }
+
+    /// The leftmost-longest literal in `hay`: (start, end, literal index).
+    #[inline]
+    fn find(&self, hay: &[u8]) -> Option<(usize, usize, usize)> {
+        // The unanchored leftmost search of aho-corasick's `try_find`: keep
+        // the last match state's match and stop at the dead state, which a
+        // leftmost automaton enters once no longer match can follow.
+        let (next, classes, shift) = (&self.next[..], &self.classes, self.shift);
+        let special = self.found.len();
+        let mut state = self.start;
+        let mut found = None;
+        for (at, &b) in hay.iter().enumerate() {
+            state = next[(usize::from(state) << shift) | usize::from(classes[usize::from(b)])];
+            if usize::from(state) < special {
+                let Some((p, len)) = self.found[usize::from(state)] else {
+                    break;
+                };
+                found = Some((at + 1 - len as usize, at + 1, p as usize));
+            }
+        }
+        found
+    }
 }
 
 impl Default for TextTable {
@@ -118,21 +169,8 @@ impl TextTable {
         // case (the texts match case-insensitively): 72 KB for the built-in
         // texts, against 290 KB for aho-corasick's own DFA (32-bit states
         // in insertion order).
-        let (classes, representative) =
-            super::byte_classes(texts.iter().map(|(t, _)| t.as_bytes()), true);
-        let table = super::DfaTable::new(
-            texts.iter().map(|(t, _)| t.as_bytes()),
-            &classes,
-            representative.len(),
-            super::Semantics::LeftmostLongest,
-        )
-        .expect("errno texts fit 16-bit states");
-        // Leftmost-longest: a state's first literal is the match to keep.
-        let found = table
-            .matches
-            .iter()
-            .map(|list| list.first().map(|&p| (p, texts[p as usize].0.len() as u32)))
-            .collect();
+        let bytes: Vec<&[u8]> = texts.iter().map(|(t, _)| t.as_bytes()).collect();
+        let walk = Leftmost::new(&bytes).expect("errno texts fit 16-bit states");
         let ops = texts
             .iter()
             .map(|(t, _)| {
@@ -159,11 +197,7 @@ impl TextTable {
         // the automaton prefers equal matches.
         by_length.sort_by_key(|(_, t)| t.len());
         TextTable {
-            classes,
-            shift: table.shift,
-            start: table.start,
-            next: table.next,
-            found,
+            walk,
             names: texts.into_iter().map(|(_, n)| n).collect(),
             ops,
             lengths,
@@ -181,23 +215,7 @@ impl TextTable {
         if let Some((start, end, i)) = self.exactly(hay) {
             return Some((start, end, self.names[i], self.ops[i]));
         }
-        // The unanchored leftmost search of aho-corasick's `try_find`: keep
-        // the last match state's match and stop at the dead state, which a
-        // leftmost automaton enters once no longer match can follow.
-        let (next, classes, shift) = (&self.next[..], &self.classes, self.shift);
-        let special = self.found.len();
-        let mut state = self.start;
-        let mut found = None;
-        for (at, &b) in hay.iter().enumerate() {
-            state = next[(usize::from(state) << shift) | usize::from(classes[usize::from(b)])];
-            if usize::from(state) < special {
-                let Some((p, len)) = self.found[usize::from(state)] else {
-                    break;
-                };
-                found = Some((at + 1 - len as usize, at + 1, p as usize));
-            }
-        }
-        let (start, end, i) = found?;
+        let (start, end, i) = self.walk.find(hay)?;
         Some((start, end, self.names[i], self.ops[i]))
     }
 
@@ -243,6 +261,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_leftmost_longest_walk_finds_what_aho_corasick_finds() {
+        // Small alphabets, so literals nest and overlap inside each other
+        // (the built-in texts seldom do), and both cases of each letter.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut found = 0;
+        for _ in 0..300 {
+            let alphabet = b"abcAB ";
+            let literals: Vec<Vec<u8>> = (0..1 + rand(6))
+                .map(|_| {
+                    (0..1 + rand(4))
+                        .map(|_| alphabet[rand(6) as usize])
+                        .collect()
+                })
+                .collect();
+            let bytes: Vec<&[u8]> = literals.iter().map(Vec::as_slice).collect();
+            let walk = Leftmost::new(&bytes).unwrap();
+            let reference = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(&literals)
+                .unwrap();
+            for _ in 0..30 {
+                let hay: Vec<u8> = (0..rand(12)).map(|_| alphabet[rand(6) as usize]).collect();
+                let ours = walk.find(&hay);
+                let theirs = reference
+                    .find(&hay)
+                    .map(|m| (m.start(), m.end(), m.pattern().as_usize()));
+                assert_eq!(ours, theirs, "{literals:?} in {hay:?}");
+                found += usize::from(ours.is_some());
+            }
+        }
+        assert!(found > 1000, "{found}");
     }
 
     #[test]
