@@ -964,28 +964,34 @@ impl DfaTable {
 /// Every occurrence of every literal in a line, overlaps included: one walk
 /// of an Aho-Corasick DFA built with standard semantics, whose match states
 /// list every literal ending there. The DFA is built once into a table of
-/// our own: 16-bit state numbers, one row per state and one column per byte
-/// class, the match states numbered first and their literals in one flat
-/// list; a test holds it to aho-corasick's overlapping search. Walking aho-corasick's DFA through
-/// its `Automaton` trait cost about 20 instructions a byte (its checks and
-/// bounds per step); this walk costs a third of that. (Walking it rather
-/// than `find_overlapping_iter` had already halved the search: the
-/// iterator's call, state and checks per match were 4.4k of 13k
+/// our own: one row per state and one column per byte class, the match
+/// states numbered first and their literals in one flat list; a test holds
+/// it to aho-corasick's overlapping search. Walking aho-corasick's DFA
+/// through its `Automaton` trait cost about 20 instructions a byte (its
+/// checks and bounds per step); this walk costs a third of that. (Walking
+/// it rather than `find_overlapping_iter` had already halved the search:
+/// the iterator's call, state and checks per match were 4.4k of 13k
 /// instructions a counted line.)
 #[derive(Debug, Clone)]
 struct LineSearch {
     /// Byte → column. Bytes in no literal share one column: from any
     /// state they lead where the start state does.
     classes: [u8; 256],
-    /// log2 of the row width (the column count rounded up to a power of 2).
-    shift: u32,
-    /// `next[(state << shift) | class]`.
-    next: Vec<u16>,
-    start: u16,
+    /// Columns per row: exactly the class count, not rounded up to a power
+    /// of two. With power-of-two rows the same column of every state fell
+    /// into the same few L1 sets (rows 256 bytes apart map to a quarter of
+    /// them), and the hot cells of the hundred-odd states a log visits
+    /// evicted one another.
+    width: usize,
+    /// `next[state + column]`. A state is named by its row's first index,
+    /// so a step is two loads and an add, with no multiply or shift
+    /// between them. 32 bits: row offsets outgrow 16.
+    next: Vec<u32>,
+    start: u32,
     /// States below this are match states.
-    matching: u16,
-    /// For match state `s`, its literals are `hits[ends[s]..ends[s + 1]]`,
-    /// each as (literal id, length).
+    matching: u32,
+    /// For the match state of row `r`, its literals are
+    /// `hits[ends[r]..ends[r + 1]]`, each as (literal id, length).
     ends: Vec<u32>,
     hits: Vec<(u32, u32)>,
     /// The longest literal's length: the state after any `reach` bytes
@@ -1005,12 +1011,19 @@ impl LineSearch {
             }
             ends.push(hits.len() as u32);
         }
+        let width = usize::from(table.classes.iter().copied().max().unwrap_or(0)) + 1;
+        // At most 65,536 rows of 256 columns: an offset fits in 32 bits.
+        let offset = |row: usize| (row * width) as u32;
+        let mut next = Vec::with_capacity((table.next.len() >> table.shift) * width);
+        for row in table.next.chunks(1 << table.shift) {
+            next.extend(row[..width].iter().map(|&to| offset(usize::from(to))));
+        }
         Ok(LineSearch {
             classes: table.classes,
-            shift: table.shift,
-            start: table.start,
-            matching: table.matches.len() as u16,
-            next: table.next,
+            width,
+            start: offset(usize::from(table.start)),
+            matching: offset(table.matches.len()),
+            next,
             ends,
             hits,
             reach: literals.iter().map(String::len).max().unwrap_or(0),
@@ -1030,9 +1043,9 @@ impl LineSearch {
     /// small buffer until the first half is done, so the order holds.
     #[inline]
     fn each(&self, line: &[u8], mut hit: impl FnMut(usize, usize)) {
-        let mut report = |at: usize, state: u16| {
-            let s = usize::from(state);
-            let (from, to) = (self.ends[s] as usize, self.ends[s + 1] as usize);
+        let mut report = |at: usize, state: u32| {
+            let row = (state / self.width as u32) as usize;
+            let (from, to) = (self.ends[row] as usize, self.ends[row + 1] as usize);
             for &(id, len) in &self.hits[from..to] {
                 hit(at - len as usize, id as usize);
             }
@@ -1042,7 +1055,7 @@ impl LineSearch {
         let mid = (line.len() + self.reach) / 2;
         if mid >= self.reach + SPLIT_MIN {
             const WAITING: usize = 8;
-            let mut waiting = [(0usize, 0u16); WAITING];
+            let mut waiting = [(0usize, 0u32); WAITING];
             let mut held = 0;
             let (mut b_at, mut b_state) = (mid - self.reach, self.start);
             // Both walk until the first half reaches the midpoint or the
@@ -1072,8 +1085,8 @@ impl LineSearch {
         &self,
         line: &[u8],
         mut at: usize,
-        mut state: u16,
-        report: &mut impl FnMut(usize, u16),
+        mut state: u32,
+        report: &mut impl FnMut(usize, u32),
     ) {
         while at < line.len() {
             (at, state) = self.walk(line, at, state);
@@ -1092,19 +1105,18 @@ impl LineSearch {
         line: &[u8],
         mid: usize,
         mut a: usize,
-        mut a_state: u16,
+        mut a_state: u32,
         mut b: usize,
-        mut b_state: u16,
-    ) -> (usize, u16, usize, u16) {
-        let (next, classes, shift, matching) =
-            (&self.next[..], &self.classes, self.shift, self.matching);
+        mut b_state: u32,
+    ) -> (usize, u32, usize, u32) {
+        let (next, classes, matching) = (&self.next[..], &self.classes, self.matching);
         // The second half ends no sooner: it starts `mid - reach` bytes
         // after the first and `mid <= (len + reach) / 2`, so it is never
         // empty while the first is not, and every call takes a step.
         let (first, second) = (&line[a..mid], &line[b..]);
         for (&x, &y) in first.iter().zip(second) {
-            a_state = next[(usize::from(a_state) << shift) | usize::from(classes[usize::from(x)])];
-            b_state = next[(usize::from(b_state) << shift) | usize::from(classes[usize::from(y)])];
+            a_state = next[a_state as usize + usize::from(classes[usize::from(x)])];
+            b_state = next[b_state as usize + usize::from(classes[usize::from(y)])];
             a += 1;
             b += 1;
             if a_state < matching || b_state < matching {
@@ -1120,12 +1132,11 @@ impl LineSearch {
     /// registers: inlined into the classifier, they lived on the stack
     /// (21 instructions a byte).
     #[inline(never)]
-    fn walk(&self, line: &[u8], at: usize, mut state: u16) -> (usize, u16) {
-        let (next, classes, shift, matching) =
-            (&self.next[..], &self.classes, self.shift, self.matching);
+    fn walk(&self, line: &[u8], at: usize, mut state: u32) -> (usize, u32) {
+        let (next, classes, matching) = (&self.next[..], &self.classes, self.matching);
         for (i, &b) in line[at..].iter().enumerate() {
             let column = usize::from(classes[usize::from(b)]);
-            state = next[(usize::from(state) << shift) | column];
+            state = next[state as usize + column];
             if state < matching {
                 return (at + i + 1, state);
             }
