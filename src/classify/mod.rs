@@ -852,6 +852,35 @@ struct DfaTable {
 }
 
 impl DfaTable {
+    /// Columns per row without the power-of-two padding: the class count
+    /// (the classes are numbered from 0 with none skipped).
+    fn width(&self) -> usize {
+        usize::from(self.classes.iter().copied().max().unwrap_or(0)) + 1
+    }
+
+    /// The table with rows exactly [`width`](Self::width) wide and every
+    /// state named by its row's first index, so a step is `next[state +
+    /// column]`: two loads and an add. Rows a power of two wide (256 bytes
+    /// for the line search) put the same column of every state into a
+    /// quarter of the L1 sets, and the hot cells of the hundred-odd states
+    /// a log visits evicted one another. Returns the width and the table;
+    /// row `r` starts at `r * width`, which fits in 32 bits (at most 65,535
+    /// rows of 256 columns).
+    fn by_row_offsets(&self) -> (usize, Vec<u32>) {
+        let width = self.width();
+        let mut next = Vec::with_capacity((self.next.len() >> self.shift) * width);
+        for row in self.next.chunks(1 << self.shift) {
+            next.extend(
+                row[..width]
+                    .iter()
+                    .map(|&to| usize::from(to) as u32 * width as u32),
+            );
+        }
+        (width, next)
+    }
+}
+
+impl DfaTable {
     /// `fold_case`: an ASCII letter's two cases share a column, so they
     /// match alike.
     fn new(
@@ -977,15 +1006,9 @@ struct LineSearch {
     /// Byte → column. Bytes in no literal share one column: from any
     /// state they lead where the start state does.
     classes: [u8; 256],
-    /// Columns per row: exactly the class count, not rounded up to a power
-    /// of two. With power-of-two rows the same column of every state fell
-    /// into the same few L1 sets (rows 256 bytes apart map to a quarter of
-    /// them), and the hot cells of the hundred-odd states a log visits
-    /// evicted one another.
+    /// Columns per row, and `next[state + column]` with a state named by
+    /// its row's first index ([`DfaTable::by_row_offsets`], for why).
     width: usize,
-    /// `next[state + column]`. A state is named by its row's first index,
-    /// so a step is two loads and an add, with no multiply or shift
-    /// between them. 32 bits: row offsets outgrow 16.
     next: Vec<u32>,
     start: u32,
     /// States below this are match states.
@@ -1011,13 +1034,8 @@ impl LineSearch {
             }
             ends.push(hits.len() as u32);
         }
-        let width = usize::from(table.classes.iter().copied().max().unwrap_or(0)) + 1;
-        // At most 65,536 rows of 256 columns: an offset fits in 32 bits.
+        let (width, next) = table.by_row_offsets();
         let offset = |row: usize| (row * width) as u32;
-        let mut next = Vec::with_capacity((table.next.len() >> table.shift) * width);
-        for row in table.next.chunks(1 << table.shift) {
-            next.extend(row[..width].iter().map(|&to| offset(usize::from(to))));
-        }
         Ok(LineSearch {
             classes: table.classes,
             width,
