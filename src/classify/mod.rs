@@ -842,42 +842,19 @@ enum Semantics {
 struct DfaTable {
     /// Byte → column ([`byte_classes`]).
     classes: [u8; 256],
-    /// `next[(state << shift) | column]`.
-    next: Vec<u16>,
-    shift: u32,
-    start: u16,
-    /// For each special state, in order (states `0..matches.len()`), its
+    /// Columns per row: exactly the class count. Rows a power of two wide
+    /// (256 bytes for the line search) put the same column of every state
+    /// into a quarter of the L1 sets, and the hot cells of the hundred-odd
+    /// states a log visits evicted one another.
+    width: usize,
+    /// `next[state + column]`, a state named by its row's first index
+    /// (row `r` is `r * width`), so a step is two loads and an add. 32
+    /// bits: at most 65,535 rows of 256 columns.
+    next: Vec<u32>,
+    start: u32,
+    /// For each special state, in order (rows `0..matches.len()`), its
     /// literals (none for the dead state).
     matches: Vec<Vec<u32>>,
-}
-
-impl DfaTable {
-    /// Columns per row without the power-of-two padding: the class count
-    /// (the classes are numbered from 0 with none skipped).
-    fn width(&self) -> usize {
-        usize::from(self.classes.iter().copied().max().unwrap_or(0)) + 1
-    }
-
-    /// The table with rows exactly [`width`](Self::width) wide and every
-    /// state named by its row's first index, so a step is `next[state +
-    /// column]`: two loads and an add. Rows a power of two wide (256 bytes
-    /// for the line search) put the same column of every state into a
-    /// quarter of the L1 sets, and the hot cells of the hundred-odd states
-    /// a log visits evicted one another. Returns the width and the table;
-    /// row `r` starts at `r * width`, which fits in 32 bits (at most 65,535
-    /// rows of 256 columns).
-    fn by_row_offsets(&self) -> (usize, Vec<u32>) {
-        let width = self.width();
-        let mut next = Vec::with_capacity((self.next.len() >> self.shift) * width);
-        for row in self.next.chunks(1 << self.shift) {
-            next.extend(
-                row[..width]
-                    .iter()
-                    .map(|&to| usize::from(to) as u32 * width as u32),
-            );
-        }
-        (width, next)
-    }
 }
 
 impl DfaTable {
@@ -967,12 +944,12 @@ impl DfaTable {
         for (new, &old) in by_new.iter().enumerate() {
             renumber[old] = new as u16;
         }
-        let shift = columns.next_power_of_two().trailing_zeros();
-        let mut table = vec![0u16; states << shift];
+        let offset = |old: usize| u32::from(renumber[old]) * columns as u32;
+        let mut table = vec![0u32; states * columns];
         for (old, row) in next.chunks(columns).enumerate() {
-            let at = usize::from(renumber[old]) << shift;
-            for (c, &to) in row.iter().enumerate() {
-                table[at | c] = renumber[to as usize];
+            let at = offset(old) as usize;
+            for (cell, &to) in table[at..at + columns].iter_mut().zip(row) {
+                *cell = offset(to as usize);
             }
         }
         let specials = by_new.iter().take_while(|&&s| special(s)).count();
@@ -982,9 +959,9 @@ impl DfaTable {
         }
         Ok(DfaTable {
             classes,
+            width: columns,
             next: table,
-            shift,
-            start: renumber[0],
+            start: offset(0),
             matches: lists,
         })
     }
@@ -1006,8 +983,7 @@ struct LineSearch {
     /// Byte → column. Bytes in no literal share one column: from any
     /// state they lead where the start state does.
     classes: [u8; 256],
-    /// Columns per row, and `next[state + column]` with a state named by
-    /// its row's first index ([`DfaTable::by_row_offsets`], for why).
+    /// Columns per row, and `next[state + column]` ([`DfaTable`]'s layout).
     width: usize,
     next: Vec<u32>,
     start: u32,
@@ -1034,14 +1010,12 @@ impl LineSearch {
             }
             ends.push(hits.len() as u32);
         }
-        let (width, next) = table.by_row_offsets();
-        let offset = |row: usize| (row * width) as u32;
         Ok(LineSearch {
             classes: table.classes,
-            width,
-            start: offset(usize::from(table.start)),
-            matching: offset(table.matches.len()),
-            next,
+            width: table.width,
+            start: table.start,
+            matching: (table.matches.len() * table.width) as u32,
+            next: table.next,
             ends,
             hits,
             reach: literals.iter().map(String::len).max().unwrap_or(0),

@@ -98,8 +98,7 @@ pub struct TextTable {
 /// its walk.
 #[derive(Debug, Clone)]
 struct Leftmost {
-    /// Byte → column, and `next[state + column]` with a state named by its
-    /// row's first index (`DfaTable::by_row_offsets`, for why).
+    /// Byte → column, and `next[state + column]` (`DfaTable`'s layout).
     classes: [u8; 256],
     width: usize,
     next: Vec<u32>,
@@ -121,12 +120,11 @@ impl Leftmost {
                     .map(|&p| (p, literals[p as usize].len() as u32))
             })
             .collect();
-        let (width, next) = table.by_row_offsets();
         Ok(Leftmost {
             classes: table.classes,
-            width,
-            next,
-            start: u32::from(table.start) * width as u32,
+            width: table.width,
+            next: table.next,
+            start: table.start,
             found,
         })
     }
